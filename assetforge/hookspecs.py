@@ -1,0 +1,120 @@
+"""Every hook a plugin can implement. Each one is documented in docs/plugins.md.
+
+Implement a hook with ``@assetforge.hookimpl`` in a module registered under the ``assetforge``
+entry-point group, or in a ``.py`` file in the project's plugin folder.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from PIL import Image
+
+    from .errors import Problem
+    from .interfaces import (
+        AssetKind,
+        AssetSpec,
+        CheckResult,
+        GenerationContext,
+        Generator,
+        Job,
+        ManifestKey,
+        PostProcessor,
+        RecipePart,
+    )
+    from .project import Project
+
+hookspec = pluggy.HookspecMarker("assetforge")
+hookimpl = pluggy.HookimplMarker("assetforge")
+
+
+@hookspec
+def register_generators() -> list[Generator]:
+    """Return generator backends (objects following ``interfaces.Generator``).
+
+    A model table is served by the first generator whose ``handles(model)`` is true.
+    """
+
+
+@hookspec
+def register_asset_kinds() -> list[AssetKind]:
+    """Return asset kinds: the manifest table names (``[texture.ID]``) and their defaults."""
+
+
+@hookspec
+def register_manifest_keys() -> list[ManifestKey]:
+    """Return the manifest keys this plugin adds, with their types.
+
+    Validation accepts only declared keys and suggests the nearest one for a typo.
+    """
+
+
+@hookspec
+def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
+    """Check one asset's plugin keys beyond their types (a style that does not exist, …).
+
+    Return problems located with ``spec.where(key)``; they are reported with manifest errors
+    and nothing is generated.
+    """
+
+
+@hookspec
+def expand_spec(spec: AssetSpec, project: Project) -> None:
+    """Change ``spec.fields`` in place before recipes are made (prompt composition).
+
+    Runs after kind defaults and before views are split into jobs. Must be deterministic and
+    torch-free: planning calls it for every asset.
+    """
+
+
+@hookspec
+def recipe_parts(job: Job, project: Project) -> RecipePart | list[RecipePart] | None:
+    """Return what this plugin contributes to ``job``'s recipe: name, version, parameters.
+
+    Every plugin that changes output bytes must return a part for the jobs it affects, with
+    the content hash of any file it reads; otherwise the cache would serve stale images.
+    """
+
+
+@hookspec
+def generation_context(ctx: GenerationContext) -> AbstractContextManager[None] | None:
+    """Return a context manager entered around the generator call for ``ctx.job``.
+
+    Use it to change the pipeline (load adapters, patch layers) and to restore it on exit, so
+    the next asset is byte-identical to being built alone.
+    """
+
+
+@hookspec
+def register_postprocessors() -> list[PostProcessor]:
+    """Return image post-processing steps; all steps of all plugins run by ascending ``order``."""
+
+
+@hookspec
+def quality_checks(image: Image.Image, ctx: GenerationContext) -> list[CheckResult] | None:
+    """Judge a finished image. A failed check fails the asset; its output is not written."""
+
+
+@hookspec
+def watch_paths(project: Project) -> list[Path] | None:
+    """Return extra files or folders whose changes should trigger a re-plan in ``watch``."""
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add commands to the ``assetforge`` command-line group."""
+
+
+def hook_names() -> list[str]:
+    """Names of all hooks defined here, in definition order."""
+    return [name for name, obj in globals().items()
+            if callable(obj) and hasattr(obj, "assetforge_spec")]
+
+
+__all__ = ["hookimpl", "hookspec", "hook_names", "Any"]

@@ -1,0 +1,176 @@
+"""The data that flows between the core and plugins. Torch-free by design."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .project import Project
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from, for error messages: ``file:line``."""
+
+    file: Path
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else str(self.file)
+
+
+@dataclass
+class AssetSpec:
+    """One manifest entry after kind defaults are applied.
+
+    ``fields`` holds every key (core and plugin keys); ``expand_spec`` hooks may change it in
+    place. ``lines`` maps a key to the manifest line that set it.
+    """
+
+    id: str
+    kind: str
+    fields: dict[str, Any]
+    location: Location
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+    def where(self, key: str) -> Location:
+        return Location(self.location.file, self.lines.get(key, self.location.line))
+
+
+@dataclass
+class Job:
+    """One image to generate: an asset, or one view of a character."""
+
+    asset_id: str
+    kind: str
+    view: str | None
+    prompt: str
+    negative_prompt: str
+    seed: int
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    scheduler: str
+    model: str
+    output: str  # relative to the project's output_dir, POSIX separators
+    spec: AssetSpec
+
+    @property
+    def job_id(self) -> str:
+        return f"{self.asset_id}#{self.view}" if self.view else self.asset_id
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A ``[models.NAME]`` table of assetforge.toml."""
+
+    name: str
+    source: str
+    options: dict[str, Any] = field(default_factory=dict)
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Content identity of a model, computed without torch."""
+
+    hash: str  # tagged, e.g. "sha256:…"
+    family: str  # "sd15", "sdxl", "sd3", …
+    short_hash: str = ""  # A1111-style 10 hex chars for the parameters chunk
+
+
+@dataclass(frozen=True)
+class RecipePart:
+    """A plugin's contribution to an asset's recipe (and so to its cache key)."""
+
+    plugin: str
+    version: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ManifestKey:
+    """A manifest key a plugin adds; validation reports keys no plugin declared."""
+
+    name: str
+    types: tuple[type, ...]
+    help: str
+    kinds: tuple[str, ...] = ()  # empty: every kind
+    check: Callable[[Any], str | None] | None = None  # returns an error message or None
+
+
+@dataclass(frozen=True)
+class AssetKind:
+    """An asset kind (manifest table name) and its built-in defaults."""
+
+    name: str
+    defaults: dict[str, Any]
+    output_dir: str  # default sub-folder of output_dir
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A quality check's verdict on one generated image."""
+
+    name: str
+    passed: bool
+    message: str = ""
+    value: float | None = None
+
+
+@dataclass
+class GenerationContext:
+    """Everything a plugin sees while one job is generated and post-processed."""
+
+    project: Project
+    job: Job
+    recipe: dict[str, Any]
+    pipeline: Any  # the generator's loaded object (a diffusers pipeline for "diffusers")
+    generator: str
+    device: str = "cpu"
+    metrics: dict[str, Any] = field(default_factory=dict)  # recorded with the generation
+
+
+@dataclass(frozen=True)
+class PostProcessor:
+    """An image post-processing step; steps run in ascending ``order``."""
+
+    name: str
+    order: int
+    process: Callable[[Image.Image, GenerationContext], Image.Image]
+    applies: Callable[[Job], bool] = lambda job: True
+
+
+class Generator(Protocol):
+    """A model backend, registered through ``register_generators``."""
+
+    name: str
+    version: str
+    schedulers: tuple[str, ...]  # scheduler names a manifest may use
+
+    def handles(self, model: ModelConfig) -> bool:
+        """True when this generator can load ``model`` (checked without heavy imports)."""
+
+    def identify(self, model: ModelConfig, project: Project) -> ModelIdentity:
+        """Content identity of ``model`` without importing torch (may raise ``UserError``)."""
+
+    def recipe_fields(self, job: Job, model: ModelIdentity) -> dict[str, Any]:
+        """Generator parameters that change the bytes (scheduler class and options, …)."""
+
+    def load(self, model: ModelConfig, project: Project) -> Any:
+        """Load the model once per build; the result is reused across jobs."""
+
+    def device_of(self, loaded: Any) -> str:
+        """The device a loaded model runs on, for the record."""
+
+    def generate(self, loaded: Any, job: Job, ctx: GenerationContext) -> Image.Image:
+        """Generate ``job``'s image: one image per call, initial noise from a CPU generator."""

@@ -1,0 +1,246 @@
+"""A project: the folder holding ``assetforge.toml``, its settings and its model tables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import Problem, UserError
+from .interfaces import Location, ModelConfig
+from .suggest import did_you_mean
+from .tomlpos import key_lines
+
+CONFIG_NAME = "assetforge.toml"
+
+# key -> (types, default, help)
+PROJECT_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
+    "name": ((str,), "", "project name"),
+    "output_dir": ((str,), "assets", "folder for generated images"),
+    "database": ((str,), ".assetforge/assetforge.db", "SQLite build record"),
+    "manifests": ((str, list), "manifests/**/*.toml", "glob(s) of manifest files"),
+    "seed_salt": ((str,), "", "mixed into derived seeds"),
+    "plugins_dir": ((str,), "", "folder of project-local plugin .py files"),
+    "allow_pickle": ((bool,), False, "allow pickle weight formats (.ckpt, .pt, .bin)"),
+    "default_model": ((str,), "", "model used when an asset names none"),
+    "cache_dir": ((str,), "", "content-addressed output store (default .assetforge/objects)"),
+}
+GENERATION_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
+    "device": ((str,), "auto", "auto, cpu, cuda, cuda:N or mps"),
+    "dtype": ((str,), "auto", "auto, float32, float16 or bfloat16"),
+}
+TOP_LEVEL = ("project", "generation", "models", "kinds", "plugins")
+
+
+@dataclass
+class Project:
+    root: Path
+    config_path: Path
+    config: dict[str, Any]
+    lines: dict[tuple[str, ...], int] = field(default_factory=dict)
+    _file_hasher: Any = None
+
+    # -- settings --------------------------------------------------------------------------
+    def setting(self, key: str) -> Any:
+        return self.config.get("project", {}).get(key, PROJECT_KEYS[key][1])
+
+    @property
+    def name(self) -> str:
+        return self.setting("name") or self.root.name
+
+    @property
+    def output_dir(self) -> Path:
+        return (self.root / self.setting("output_dir")).resolve()
+
+    @property
+    def database(self) -> Path:
+        return self.root / self.setting("database")
+
+    @property
+    def state_dir(self) -> Path:
+        return self.database.parent
+
+    @property
+    def manifest_globs(self) -> list[str]:
+        m = self.setting("manifests")
+        return [m] if isinstance(m, str) else list(m)
+
+    @property
+    def seed_salt(self) -> str:
+        return self.setting("seed_salt")
+
+    @property
+    def plugins_dir(self) -> Path | None:
+        d = self.setting("plugins_dir")
+        return self.root / d if d else None
+
+    @property
+    def allow_pickle(self) -> bool:
+        return bool(self.setting("allow_pickle"))
+
+    @property
+    def cache_dir(self) -> Path:
+        env = os.environ.get("ASSETFORGE_CACHE_DIR")
+        d = env or self.setting("cache_dir")
+        return (self.root / d) if d else self.state_dir / "objects"
+
+    @property
+    def generation(self) -> dict[str, Any]:
+        out = {k: v[1] for k, v in GENERATION_KEYS.items()}
+        out.update(self.config.get("generation", {}))
+        for key in ("device", "dtype"):
+            env = os.environ.get(f"ASSETFORGE_{key.upper()}")
+            if env:
+                out[key] = env
+        return out
+
+    @property
+    def models(self) -> dict[str, ModelConfig]:
+        out = {}
+        for name, table in self.config.get("models", {}).items():
+            opts = {k: v for k, v in table.items() if k != "source"}
+            out[name] = ModelConfig(name, table["source"], opts, self.where("models", name))
+        return out
+
+    @property
+    def default_model(self) -> str | None:
+        if self.setting("default_model"):
+            return self.setting("default_model")
+        models = list(self.config.get("models", {}))
+        return models[0] if len(models) == 1 else None
+
+    def kind_defaults(self, kind: str) -> dict[str, Any]:
+        return dict(self.config.get("kinds", {}).get(kind, {}))
+
+    def plugin_config(self, plugin: str) -> dict[str, Any]:
+        """The ``[plugins.NAME]`` table: settings a plugin reads from assetforge.toml."""
+        return dict(self.config.get("plugins", {}).get(plugin, {}))
+
+    def where(self, *key: str) -> Location:
+        return Location(self.config_path, self.lines.get(tuple(key), 0))
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the project root when inside it, for messages."""
+        try:
+            return str(Path(path).resolve().relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from the config: absolute, ``~``-expanded, or relative to the project root."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    def hash_file(self, path: Path) -> str:
+        """Tagged sha256 of a file, cached in the database by (path, size, mtime_ns, inode)."""
+        if self._file_hasher is None:
+            from .hashing import FileHashCache
+
+            self._file_hasher = FileHashCache(self.database)
+        return self._file_hasher.hash(path)
+
+
+def find_root(start: Path) -> Path:
+    """Search upward from ``start`` for assetforge.toml, like git does for .git."""
+    start = start.resolve()
+    for d in (start, *start.parents):
+        if (d / CONFIG_NAME).is_file():
+            return d
+    raise UserError(f"no {CONFIG_NAME} found in {start} or any parent folder "
+                    "(run 'assetforge init DIR' to create a project, or pass --project DIR)")
+
+
+def load_project(path: Path | None = None) -> Project:
+    """Load the project containing ``path`` (default: the working directory)."""
+    root = find_root(path or Path.cwd())
+    cfg_path = root / CONFIG_NAME
+    text = cfg_path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UserError([_toml_problem(cfg_path, e)]) from None
+    project = Project(root, cfg_path, data, key_lines(text))
+    problems = check_config(project)
+    if problems:
+        raise UserError(problems)
+    return project
+
+
+def _toml_problem(path: Path, e: tomllib.TOMLDecodeError) -> Problem:
+    msg = str(e)
+    line = getattr(e, "lineno", 0) or 0
+    if " (at line" in msg:
+        msg = msg.split(" (at line")[0]
+    return Problem(Location(path, line), None, f"invalid TOML: {msg}")
+
+
+toml_problem = _toml_problem
+
+
+def _check_table(project: Project, table: dict, spec: dict, path: tuple[str, ...]) -> list[Problem]:
+    problems = []
+    for key, value in table.items():
+        where = project.where(*path, key)
+        dotted = ".".join((*path, key))
+        if key not in spec:
+            problems.append(Problem(where, dotted, "unknown key" + did_you_mean(key, spec)))
+            continue
+        types = spec[key][0]
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            problems.append(Problem(where, dotted, f"expected {_type_names(types)}, "
+                                    f"got {type(value).__name__}"))
+    return problems
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             list: "a list", dict: "a table"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+type_names = _type_names
+
+
+def check_config(project: Project) -> list[Problem]:
+    """Validate assetforge.toml's own tables (kinds are checked with the manifests)."""
+    cfg = project.config
+    problems: list[Problem] = []
+    for key in cfg:
+        if key not in TOP_LEVEL:
+            problems.append(Problem(project.where(key), key,
+                                    "unknown table" + did_you_mean(key, TOP_LEVEL)))
+    for name, spec in (("project", PROJECT_KEYS), ("generation", GENERATION_KEYS)):
+        if not isinstance(cfg.get(name, {}), dict):
+            problems.append(Problem(project.where(name), name, "expected a table"))
+            continue
+        problems += _check_table(project, cfg.get(name, {}), spec, (name,))
+    for name, table in cfg.get("models", {}).items():
+        where = project.where("models", name)
+        if not isinstance(table, dict):
+            problems.append(Problem(where, f"models.{name}", "expected a table with 'source'"))
+        elif not isinstance(table.get("source"), str) or not table["source"]:
+            problems.append(Problem(where, f"models.{name}.source",
+                                    "missing: a local folder, a .safetensors file, a hub id "
+                                    "or builtin:tiny-sd15"))
+    out = project.setting("output_dir")
+    if isinstance(out, str) and not _inside(project.root, project.root / out):
+        problems.append(Problem(project.where("project", "output_dir"), "project.output_dir",
+                                "must stay inside the project folder"))
+    dm = project.setting("default_model")
+    if dm and dm not in cfg.get("models", {}):
+        problems.append(Problem(project.where("project", "default_model"), "project.default_model",
+                                f"no [models.{dm}] table" + did_you_mean(dm, cfg.get("models", {}))))
+    return problems
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+inside = _inside
