@@ -24,25 +24,48 @@ class Location:
         return f"{self.file}:{self.line}" if self.line else str(self.file)
 
 
+class SourceFile:
+    """A manifest file; its key -> line index is computed only when a message needs it."""
+
+    def __init__(self, path: Path, text: str | None = None):
+        self.path = path
+        self._text = text
+        self._lines: dict[tuple[str, ...], int] | None = None
+
+    def line_of(self, *key: str) -> int:
+        if self._lines is None:
+            from .tomlpos import key_lines
+
+            text = self._text if self._text is not None else self.path.read_text("utf-8")
+            self._lines = key_lines(text)
+        while key and key not in self._lines:
+            key = key[:-1]  # fall back to the enclosing table
+        return self._lines.get(key, 0)
+
+
 @dataclass
 class AssetSpec:
     """One manifest entry after kind defaults are applied.
 
     ``fields`` holds every key (core and plugin keys); ``expand_spec`` hooks may change it in
-    place. ``lines`` maps a key to the manifest line that set it.
+    place. ``where(key)`` locates a key in its manifest for error messages.
     """
 
     id: str
     kind: str
     fields: dict[str, Any]
-    location: Location
-    lines: dict[str, int] = field(default_factory=dict)
+    source: SourceFile
+    explicit: frozenset[str] = frozenset()  # keys written in the manifest (not kind defaults)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.fields.get(key, default)
 
+    @property
+    def location(self) -> Location:
+        return Location(self.source.path, self.source.line_of(self.kind, self.id))
+
     def where(self, key: str) -> Location:
-        return Location(self.location.file, self.lines.get(key, self.location.line))
+        return Location(self.source.path, self.source.line_of(self.kind, self.id, key))
 
 
 @dataclass

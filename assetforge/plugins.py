@@ -117,7 +117,12 @@ def _load_entry_points(pm: pluggy.PluginManager, allowed: set[str] | None,
             continue
         if pm.get_plugin(ep.name) is not None:
             continue
-        module = ep.load()
+        try:
+            module = ep.load()
+        except Exception as e:  # noqa: BLE001 - one broken install must not break the CLI
+            print(f"warning: plugin {ep.name!r} failed to load and is skipped: "
+                  f"{type(e).__name__}: {e}", file=sys.stderr)
+            continue
         pm.register(module, name=ep.name)
         dist = ep.dist
         versions[ep.name] = (dist.version if dist else "0", f"entry point ({dist.name if dist else '?'})")

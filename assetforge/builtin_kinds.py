@@ -1,0 +1,103 @@
+"""The core plugin: asset kinds and the manifest keys every asset has.
+
+Registered through the ``assetforge`` entry-point group like any third-party plugin.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Any
+
+from .hookspecs import hookimpl
+from .interfaces import AssetKind, ManifestKey
+
+COMMON_DEFAULTS: dict[str, Any] = {
+    "negative_prompt": "",
+    "width": 512,
+    "height": 512,
+    "steps": 20,
+    "guidance": 7.0,
+    "scheduler": "euler_a",
+}
+
+
+@hookimpl
+def register_asset_kinds() -> list[AssetKind]:
+    """Textures, characters (optionally several views) and tiles."""
+    return [
+        AssetKind("texture", dict(COMMON_DEFAULTS), "textures"),
+        AssetKind("character", dict(COMMON_DEFAULTS, width=512, height=768), "characters"),
+        AssetKind("tile", dict(COMMON_DEFAULTS, width=256, height=256), "tiles"),
+    ]
+
+
+def _size(v: Any) -> str | None:
+    if v < 8 or v > 8192:
+        return "must be between 8 and 8192"
+    if v % 8:
+        return f"must be a multiple of 8 (the VAE downscales by 8); {v} is not"
+    return None
+
+
+def _range(lo: float, hi: float):
+    def check(v: Any) -> str | None:
+        return None if lo <= v <= hi else f"must be between {lo:g} and {hi:g}"
+    return check
+
+
+def _output(v: str) -> str | None:
+    p = PurePosixPath(v.replace("\\", "/"))
+    if p.is_absolute() or v.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", v):
+        return "must be a path relative to output_dir"
+    if ".." in p.parts:
+        return "must stay inside output_dir (no '..')"
+    if p.suffix.lower() != ".png":
+        return "must end in .png"
+    return None
+
+
+def _views(v: Any) -> str | None:
+    names = list(v) if isinstance(v, dict) else v
+    if not names:
+        return "must list at least one view"
+    for name in names:
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+            return f"view names must be letters, digits, '_' or '-' (got {name!r})"
+    if isinstance(v, dict) and not all(isinstance(s, str) for s in v.values()):
+        return "each view maps to a prompt suffix string"
+    if len(set(names)) != len(names):
+        return "view names must be unique"
+    return None
+
+
+def _tags(v: list) -> str | None:
+    return None if all(isinstance(t, str) for t in v) else "must be a list of strings"
+
+
+def _prompt(v: str) -> str | None:
+    return None if v.strip() else "must not be empty"
+
+
+@hookimpl
+def register_manifest_keys() -> list[ManifestKey]:
+    """The keys of every asset; scheduler and model names are checked by the core."""
+    return [
+        ManifestKey("prompt", (str,), "what to paint", check=_prompt),
+        ManifestKey("negative_prompt", (str,), "what to avoid"),
+        ManifestKey("seed", (int,), "noise seed; derived from the asset id when absent",
+                    check=_range(0, 2**32 - 1)),
+        ManifestKey("width", (int,), "image width in pixels, multiple of 8", check=_size),
+        ManifestKey("height", (int,), "image height in pixels, multiple of 8", check=_size),
+        ManifestKey("steps", (int,), "denoising steps", check=_range(1, 1000)),
+        ManifestKey("guidance", (float, int), "classifier-free guidance scale",
+                    check=_range(0, 50)),
+        ManifestKey("scheduler", (str,), "sampler name: euler, euler_a, ddim, dpmpp_2m, …"),
+        ManifestKey("model", (str,), "a [models.NAME] table of assetforge.toml"),
+        ManifestKey("output", (str,), "output path relative to output_dir (.png)",
+                    check=_output),
+        ManifestKey("views", (list, dict), "character views: a list of names, or "
+                    "name = prompt suffix", kinds=("character",), check=_views),
+        ManifestKey("description", (str,), "free text for people; does not affect the image"),
+        ManifestKey("tags", (list,), "free labels; do not affect the image", check=_tags),
+    ]

@@ -1,0 +1,174 @@
+"""The build record: SQLAlchemy 2 ORM models, opened with Alembic migrations applied, WAL mode.
+
+History is appended, never overwritten: one ``Generation`` row per generated (or failed, or
+restored) image. Planning reads through ``records.py`` with plain sqlite3 instead, because
+importing the ORM costs more than a no-op build may take.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from .records import HEAD_REVISION, schema_revision
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Build(Base):
+    __tablename__ = "builds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[str] = mapped_column(String, default=utcnow)
+    finished_at: Mapped[str | None] = mapped_column(String)
+    command: Mapped[str] = mapped_column(String, default="build")
+    status: Mapped[str] = mapped_column(String, default="running")
+    summary_json: Mapped[str | None] = mapped_column(Text)
+
+
+class Generation(Base):
+    __tablename__ = "generations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    build_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id"))
+    created_at: Mapped[str] = mapped_column(String, default=utcnow)
+    asset_id: Mapped[str] = mapped_column(String, index=True)
+    job_id: Mapped[str] = mapped_column(String)
+    kind: Mapped[str] = mapped_column(String)
+    view: Mapped[str | None] = mapped_column(String)
+    status: Mapped[str] = mapped_column(String)  # ok | failed | restored
+    recipe_hash: Mapped[str] = mapped_column(String, index=True)
+    recipe_json: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str] = mapped_column(Text)
+    negative_prompt: Mapped[str] = mapped_column(Text)
+    seed: Mapped[int] = mapped_column(Integer)
+    model_name: Mapped[str] = mapped_column(String)
+    model_hash: Mapped[str] = mapped_column(String)
+    plugin_versions_json: Mapped[str] = mapped_column(Text)
+    output_path: Mapped[str | None] = mapped_column(String)
+    output_hash: Mapped[str | None] = mapped_column(String)
+    output_size: Mapped[int | None] = mapped_column(Integer)
+    output_mtime_ns: Mapped[int | None] = mapped_column(Integer)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    device: Mapped[str | None] = mapped_column(String)
+    environment_json: Mapped[str | None] = mapped_column(Text)
+    metrics_json: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_plugin: Mapped[str | None] = mapped_column(String)
+
+    __table_args__ = (Index("ix_generations_job", "job_id", "id"),)
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        return json.loads(self.recipe_json)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {c.name: getattr(self, c.name) for c in self.__table__.columns}
+        for key in ("recipe_json", "plugin_versions_json", "environment_json", "metrics_json"):
+            raw = out.pop(key)
+            out[key.removesuffix("_json")] = json.loads(raw) if raw else None
+        return out
+
+
+class FileHash(Base):
+    __tablename__ = "file_hashes"
+    path: Mapped[str] = mapped_column(String, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    mtime_ns: Mapped[int] = mapped_column(Integer)
+    inode: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String)
+
+
+def _engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Apply Alembic migrations up to head (recorded in ``alembic_version``)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+class Store:
+    """The project's database, migrated on open."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.engine = _engine(path)
+        if schema_revision(path) != HEAD_REVISION:
+            migrate(self.engine)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def start_build(self, command: str) -> int:
+        with self.session() as s, s.begin():
+            b = Build(command=command)
+            s.add(b)
+            s.flush()
+            return b.id
+
+    def finish_build(self, build_id: int, status: str, summary: dict[str, Any]) -> None:
+        with self.session() as s, s.begin():
+            b = s.get(Build, build_id)
+            if b is not None:
+                b.finished_at = utcnow()
+                b.status = status
+                b.summary_json = json.dumps(summary)
+
+    def add(self, gen: Generation) -> Generation:
+        with self.session() as s, s.begin():
+            s.add(gen)
+        return gen
+
+    def history(self, asset_id: str) -> list[Generation]:
+        with self.session() as s:
+            q = select(Generation).where(Generation.asset_id == asset_id).order_by(Generation.id)
+            return list(s.scalars(q))
+
+    def latest_ok(self, job_id: str) -> Generation | None:
+        with self.session() as s:
+            q = (select(Generation)
+                 .where(Generation.job_id == job_id, Generation.status.in_(("ok", "restored")))
+                 .order_by(Generation.id.desc()).limit(1))
+            return s.scalars(q).first()
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,265 @@
+"""Manifest files → validated ``AssetSpec``s. Every error of a run is collected and reported
+at once as ``file:line: key: what was expected``; nothing is generated when there is one."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import Problem, UserError
+from .interfaces import AssetKind, AssetSpec, Location, ManifestKey, SourceFile
+from .plugins import Plugins
+from .project import Project, toml_problem, type_names
+from .suggest import did_you_mean
+
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
+PARSE_CACHE_VERSION = 1
+
+
+def manifest_files(project: Project) -> list[Path]:
+    files: set[Path] = set()
+    for pattern in project.manifest_globs:
+        files.update(p for p in project.root.glob(pattern) if p.is_file())
+    return sorted(files)
+
+
+class ParseCache:
+    """Parsed manifest tables keyed by (path, size, mtime_ns): unchanged files are not re-parsed.
+
+    Plain JSON under the state folder; a corrupt or foreign cache is simply ignored.
+    """
+
+    def __init__(self, project: Project):
+        self.path = project.state_dir / "manifest-cache.json"
+        self.entries: dict[str, Any] = {}
+        self.dirty = False
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+            if data.get("version") == PARSE_CACHE_VERSION:
+                self.entries = data["files"]
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass
+
+    def get(self, path: Path, st: os.stat_result) -> dict | None:
+        e = self.entries.get(str(path))
+        if e and e["size"] == st.st_size and e["mtime_ns"] == st.st_mtime_ns:
+            return e["data"]
+        return None
+
+    def put(self, path: Path, st: os.stat_result, data: dict) -> None:
+        self.entries[str(path)] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "data": data}
+        self.dirty = True
+
+    def save(self, live: set[str]) -> None:
+        stale = set(self.entries) - live
+        if not (self.dirty or stale) or not self.path.parent.is_dir():
+            return
+        for k in stale:
+            del self.entries[k]
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"version": PARSE_CACHE_VERSION, "files": self.entries}))
+        os.replace(tmp, self.path)
+
+
+def _parse(path: Path, cache: ParseCache, problems: list[Problem]) -> tuple[dict, SourceFile]:
+    st = path.stat()
+    data = cache.get(path, st)
+    if data is not None:
+        return data, SourceFile(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError as e:
+        problems.append(Problem(Location(path), None, f"not UTF-8 text: {e.reason}"))
+        return {}, SourceFile(path, "")
+    except tomllib.TOMLDecodeError as e:
+        problems.append(toml_problem(path, e))
+        return {}, SourceFile(path, text)
+    cache.put(path, st, data)
+    return data, SourceFile(path, text)
+
+
+def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and bool not in types:
+        return False  # TOML true is not a number
+    return isinstance(value, types)
+
+
+def check_value(key: ManifestKey, value: Any) -> str | None:
+    if not _type_ok(value, key.types):
+        return f"expected {type_names(key.types)}, got {_toml_type(value)}"
+    return key.check(value) if key.check else None
+
+
+def _toml_type(value: Any) -> str:
+    names = {str: "a string", int: "an integer", float: "a float", bool: "a boolean",
+             list: "an array", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
+
+
+def check_fields(fields: dict[str, Any], kind: str, keys: dict[str, ManifestKey],
+                 where, prefix: str = "") -> list[Problem]:
+    """Type-check ``fields`` of an asset of ``kind``; ``where(key)`` locates a key."""
+    problems = []
+    for name, value in fields.items():
+        spec = keys.get(name)
+        if spec is None or (spec.kinds and kind not in spec.kinds):
+            hint = did_you_mean(name, [k for k, s in keys.items()
+                                       if not s.kinds or kind in s.kinds])
+            if spec is not None:
+                hint = f" for a {kind} (only for: {', '.join(spec.kinds)})"
+            problems.append(Problem(where(name), prefix + name, "unknown key" + hint))
+            continue
+        msg = check_value(spec, value)
+        if msg:
+            problems.append(Problem(where(name), prefix + name, msg))
+    return problems
+
+
+def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
+    """Read, merge defaults into, and validate every manifest entry of ``project``."""
+    kinds: dict[str, AssetKind] = {k.name: k for ks in plugins.hook.register_asset_kinds()
+                                   for k in ks}
+    keys = plugins.manifest_keys()
+    problems: list[Problem] = []
+
+    # Kind defaults in assetforge.toml are manifest keys too, located in that file.
+    kind_defaults: dict[str, dict[str, Any]] = {}
+    for kind, table in project.config.get("kinds", {}).items():
+        if kind not in kinds:
+            problems.append(Problem(project.where("kinds", kind), f"kinds.{kind}",
+                                    "unknown asset kind" + did_you_mean(kind, kinds)))
+            continue
+        if not isinstance(table, dict):
+            problems.append(Problem(project.where("kinds", kind), f"kinds.{kind}",
+                                    "expected a table of default keys"))
+            continue
+        problems += check_fields(table, kind, keys, lambda k, kind=kind: project.where(
+            "kinds", kind, k), prefix=f"kinds.{kind}.")
+        kind_defaults[kind] = table
+
+    cache = ParseCache(project)
+    files = manifest_files(project)
+    specs: list[AssetSpec] = []
+    seen: dict[str, AssetSpec] = {}
+    for path in files:
+        data, source = _parse(path, cache, problems)
+        for kind, table in data.items():
+            if kind not in kinds:
+                problems.append(Problem(Location(path, source.line_of(kind)), kind,
+                                        "unknown asset kind" + did_you_mean(kind, kinds)
+                                        + f"; expected tables like [{next(iter(kinds))}.ID]"))
+                continue
+            if not isinstance(table, dict):
+                problems.append(Problem(Location(path, source.line_of(kind)), kind,
+                                        f"expected tables like [{kind}.ID]"))
+                continue
+            for asset_id, entry in table.items():
+                spec = AssetSpec(asset_id, kind, {}, source)
+                if not isinstance(entry, dict):
+                    problems.append(Problem(spec.location, f"{kind}.{asset_id}",
+                                            f"expected a table [{kind}.{asset_id}]"))
+                    continue
+                if not ID_RE.fullmatch(asset_id):
+                    problems.append(Problem(spec.location, f"{kind}.{asset_id}",
+                                            "asset ids use letters, digits, '_' and '-' only"))
+                    continue
+                if asset_id in seen:
+                    problems.append(Problem(spec.location, f"{kind}.{asset_id}",
+                                            f"duplicate asset id (also defined at "
+                                            f"{seen[asset_id].location})"))
+                    continue
+                problems += check_fields(entry, kind, keys, spec.where,
+                                         prefix=f"{kind}.{asset_id}.")
+                if "prompt" not in entry:
+                    problems.append(Problem(spec.location, f"{kind}.{asset_id}.prompt",
+                                            "missing (every asset needs a prompt)"))
+                spec.fields = {**kinds[kind].defaults, **kind_defaults.get(kind, {}), **entry}
+                spec.explicit = frozenset(entry)
+                seen[asset_id] = spec
+                specs.append(spec)
+    if not problems:
+        problems += _check_references(project, plugins, specs, kinds)
+    if not problems:
+        for spec in specs:
+            for _name, found in plugins.call_each("validate_spec", spec=spec, project=project):
+                problems += found
+    if problems:
+        raise UserError(problems)
+    cache.save({str(p) for p in files})
+    return specs
+
+
+def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec],
+                      kinds: dict[str, AssetKind]) -> list[Problem]:
+    """Model names, scheduler names and output collisions: checks across tables."""
+    problems = []
+    models = project.models
+    outputs: dict[str, AssetSpec] = {}
+    for spec in specs:
+        where = _locator(project, spec)
+        name = spec.get("model") or project.default_model
+        if name is None:
+            problems.append(Problem(spec.location, f"{spec.kind}.{spec.id}.model",
+                                    "missing, and assetforge.toml has no default_model "
+                                    f"(models: {', '.join(models) or 'none'})"))
+            continue
+        if name not in models:
+            problems.append(Problem(where("model"), f"{spec.kind}.{spec.id}.model",
+                                    f"unknown model {name!r}" + did_you_mean(name, models)
+                                    + f"; add a [models.{name}] table to assetforge.toml"))
+            continue
+        gen = plugins.generator_for(models[name])
+        sched = spec.get("scheduler")
+        if sched not in gen.schedulers:
+            problems.append(Problem(where("scheduler"), f"{spec.kind}.{spec.id}.scheduler",
+                                    f"unknown scheduler {sched!r}" + did_you_mean(sched, gen.schedulers)
+                                    + f"; known: {', '.join(gen.schedulers)}"))
+        for out in output_paths(spec, kinds[spec.kind].output_dir):
+            other = outputs.get(out.lower())
+            if other is not None and other is not spec:
+                problems.append(Problem(where("output"), f"{spec.kind}.{spec.id}.output",
+                                        f"writes {out}, as does asset {other.id!r} "
+                                        f"({other.location})"))
+            outputs[out.lower()] = spec
+    return problems
+
+
+def _locator(project: Project, spec: AssetSpec):
+    def where(key: str) -> Location:
+        if key in spec.explicit:
+            return spec.where(key)
+        if key in project.kind_defaults(spec.kind):
+            return project.where("kinds", spec.kind, key)
+        return spec.location
+    return where
+
+
+def view_names(spec: AssetSpec) -> list[str | None]:
+    views = spec.get("views")
+    if not views:
+        return [None]
+    return list(views)
+
+
+def output_path(spec: AssetSpec, view: str | None, folder: str) -> str:
+    """Output path relative to output_dir (POSIX): ``output``, else ``folder/ID[_VIEW].png``."""
+    out = spec.get("output")
+    if out:
+        out = out.replace("\\", "/")
+        if view is None:
+            return out
+        if "{view}" in out:
+            return out.replace("{view}", view)
+        stem, dot, ext = out.rpartition(".")
+        return f"{stem}_{view}.{ext}"
+    return f"{folder}/{spec.id}_{view}.png" if view else f"{folder}/{spec.id}.png"
+
+
+def output_paths(spec: AssetSpec, folder: str) -> list[str]:
+    return [output_path(spec, v, folder) for v in view_names(spec)]

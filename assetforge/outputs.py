@@ -1,0 +1,107 @@
+"""Output files: atomic PNG writes with A1111-style parameters and the full recipe embedded."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .hashing import bytes_hash, canonical_json, untag
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .interfaces import Job
+
+RECIPE_CHUNK = "assetforge-recipe"
+SAMPLER_NAMES = {
+    "euler": "Euler", "euler_a": "Euler a", "ddim": "DDIM", "dpmpp_2m": "DPM++ 2M",
+    "dpmpp_2m_karras": "DPM++ 2M Karras", "unipc": "UniPC", "default": "Default",
+}
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    hash: str
+    size: int
+    mtime_ns: int
+
+
+def a1111_parameters(job: Job, model_hash: str, model_name: str) -> str:
+    """The ``parameters`` text AUTOMATIC1111 writes, so other tools can read our PNGs."""
+    fmt_cfg = f"{job.guidance:g}"
+    lines = [job.prompt]
+    if job.negative_prompt:
+        lines.append(f"Negative prompt: {job.negative_prompt}")
+    lines.append(
+        f"Steps: {job.steps}, Sampler: {SAMPLER_NAMES.get(job.scheduler, job.scheduler)}, "
+        f"CFG scale: {fmt_cfg}, Seed: {job.seed}, Size: {job.width}x{job.height}, "
+        f"Model hash: {untag(model_hash)[:10]}, Model: {model_name}")
+    return "\n".join(lines)
+
+
+def png_bytes(image: Image.Image, parameters: str, recipe: dict[str, Any], key: str) -> bytes:
+    """Encode deterministically: same pixels and recipe → same bytes on every machine."""
+    import io
+
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", parameters)
+    info.add_itxt(RECIPE_CHUNK, canonical_json({"hash": key, "recipe": recipe}))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def write_atomic(path: Path, data: bytes) -> Written:
+    """Write via a temp file in the same folder + fsync + ``os.replace``: readers (and a crash)
+    see the old file or the new one, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    st = path.stat()
+    return Written(path, bytes_hash(data), st.st_size, st.st_mtime_ns)
+
+
+def read_embedded_recipe(path: Path) -> tuple[str, dict[str, Any]] | None:
+    """(recipe hash, recipe) embedded in an AssetForge PNG, or None."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            raw = im.text.get(RECIPE_CHUNK)  # type: ignore[attr-defined]
+    except (OSError, ValueError):
+        return None
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        return data["hash"], data["recipe"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def clean_temp_files(folder: Path) -> int:
+    """Remove temp files a killed build left behind (``.NAME.*.tmp``)."""
+    n = 0
+    if folder.is_dir():
+        for p in folder.rglob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                p.unlink()
+                n += 1
+    return n

@@ -1,0 +1,190 @@
+"""Planning: for every job, is its output up to date, and if not, why. Torch-free."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import PluginError, UserError
+from .hashing import file_sha256
+from .interfaces import AssetKind, AssetSpec, Generator, Job, ModelIdentity, RecipePart
+from .plugins import Plugins
+from .project import Project
+from .recipe import make_jobs, make_recipe, recipe_diff, recipe_hash
+from .records import LastBuild, latest_builds, recipe_json
+from .suggest import did_you_mean
+
+# Most urgent first: an asset's status is that of its most urgent job.
+STATUS_ORDER = ("error", "changed", "new", "missing", "modified", "restored", "up-to-date")
+
+
+@dataclass
+class JobPlan:
+    job: Job
+    status: str
+    reason: str = ""
+    recipe: dict[str, Any] | None = None
+    key: str | None = None
+    changed: list[str] = field(default_factory=list)
+    last: LastBuild | None = None
+    model: ModelIdentity | None = None
+    generator: Generator | None = None
+    error_plugin: str | None = None
+
+    @property
+    def stale(self) -> bool:
+        return self.status != "up-to-date"
+
+
+@dataclass
+class AssetPlan:
+    spec: AssetSpec
+    jobs: list[JobPlan]
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def status(self) -> str:
+        return min((j.status for j in self.jobs), key=STATUS_ORDER.index)
+
+    @property
+    def reason(self) -> str:
+        reasons = [(f"{j.job.view}: " if j.job.view else "") + j.reason
+                   for j in self.jobs if j.stale and j.reason]
+        return "; ".join(dict.fromkeys(reasons))
+
+    @property
+    def outputs(self) -> list[str]:
+        return [j.job.output for j in self.jobs]
+
+
+@dataclass
+class Plan:
+    project: Project
+    assets: list[AssetPlan]
+
+    def jobs(self) -> list[JobPlan]:
+        return [j for a in self.assets for j in a.jobs]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for a in self.assets:
+            out[a.status] = out.get(a.status, 0) + 1
+        return out
+
+
+def _explain(changed: list[str]) -> str:
+    tops = list(dict.fromkeys(c.split(".")[0] if not c.startswith("plugins.") else
+                              ".".join(c.split(".")[:2]) for c in changed))
+    return "recipe changed: " + ", ".join(tops)
+
+
+def check_output(project: Project, job: Job, last: LastBuild) -> tuple[str, str]:
+    """Compare the output on disk with its record: stat first, hash only when stat differs."""
+    path = project.output_dir / job.output
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "missing", f"output {job.output} is missing"
+    if job.output != last.output_path:
+        return "missing", f"output moved to {job.output}"
+    if st.st_size == last.output_size and st.st_mtime_ns == last.output_mtime_ns:
+        return "up-to-date", ""
+    if st.st_size == last.output_size and file_sha256(path) == last.output_hash:
+        return "up-to-date", ""  # touched, not changed
+    return "modified", f"output {job.output} was edited on disk"
+
+
+class Planner:
+    """Turns validated specs into jobs with recipes, reusing model identities per model."""
+
+    def __init__(self, project: Project, plugins: Plugins):
+        self.project = project
+        self.plugins = plugins
+        self.kinds: dict[str, AssetKind] = {k.name: k for ks in
+                                            plugins.hook.register_asset_kinds() for k in ks}
+        self._identities: dict[str, tuple[Generator, ModelIdentity]] = {}
+
+    def model(self, name: str) -> tuple[Generator, ModelIdentity]:
+        if name not in self._identities:
+            cfg = self.project.models[name]
+            gen = self.plugins.generator_for(cfg)
+            self._identities[name] = (gen, gen.identify(cfg, self.project))
+        return self._identities[name]
+
+    def job_plans(self, spec: AssetSpec) -> list[JobPlan]:
+        """Expand ``spec`` through plugins and make one recipe per job (status left 'new')."""
+        try:
+            self.plugins.call_each("expand_spec", spec=spec, project=self.project)
+        except PluginError as e:
+            job = Job(spec.id, spec.kind, None, "", "", 0, 0, 0, 0, 0.0, "", "", "", spec)
+            return [JobPlan(job, "error", str(e), error_plugin=e.plugin)]
+        jobs = make_jobs(spec, self.project.seed_salt, self.project.default_model,
+                         self.kinds[spec.kind].output_dir)
+        plans = []
+        for job in jobs:
+            gen, ident = self.model(job.model)
+            try:
+                parts: list[RecipePart] = []
+                for _name, res in self.plugins.call_each("recipe_parts", job=job,
+                                                         project=self.project):
+                    parts.extend(res if isinstance(res, list) else [res])
+                recipe = make_recipe(job, ident, gen, parts)
+            except PluginError as e:
+                plans.append(JobPlan(job, "error", str(e), model=ident, generator=gen,
+                                     error_plugin=e.plugin))
+                continue
+            plans.append(JobPlan(job, "new", "never built", recipe, recipe_hash(recipe),
+                                 model=ident, generator=gen))
+        return plans
+
+
+def select(specs: list[AssetSpec], only: list[str] | None) -> list[AssetSpec]:
+    """The specs named in ``only`` (asset ids), or all; unknown ids are a usage error."""
+    if not only:
+        return specs
+    by_id = {s.id: s for s in specs}
+    unknown = [i for i in only if i not in by_id]
+    if unknown:
+        raise UserError("; ".join(f"unknown asset {i!r}" + did_you_mean(i, by_id)
+                                  for i in unknown))
+    return [by_id[i] for i in dict.fromkeys(only)]
+
+
+def make_plan(project: Project, plugins: Plugins, specs: list[AssetSpec],
+              only: list[str] | None = None, force: bool = False) -> Plan:
+    planner = Planner(project, plugins)
+    last = latest_builds(project.database)
+    assets = []
+    for spec in select(specs, only):
+        jobs = planner.job_plans(spec)
+        for jp in jobs:
+            if jp.status == "error":
+                continue
+            jp.last = prev = last.get(jp.job.job_id)
+            if prev is None:
+                continue
+            if prev.recipe_hash != jp.key:
+                old = recipe_json(project.database, prev.record_id)
+                jp.changed = recipe_diff(json.loads(old), jp.recipe or {}) if old else []
+                jp.status, jp.reason = "changed", _explain(jp.changed)
+            else:
+                jp.status, jp.reason = check_output(project, jp.job, prev)
+            if force and jp.status == "up-to-date":
+                jp.status, jp.reason = "changed", "forced"
+        assets.append(AssetPlan(spec, jobs))
+    return Plan(project, assets)
+
+
+def output_abspath(project: Project, job: Job) -> Path:
+    path = (project.output_dir / job.output).resolve()
+    # Validation already refuses '..'; this guards symlinked folders pointing outside.
+    if os.path.commonpath([path, project.output_dir]) != str(project.output_dir):
+        raise UserError(f"output {job.output} of asset {job.asset_id!r} resolves outside "
+                        f"output_dir ({path})")
+    return path
