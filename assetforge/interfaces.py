@@ -38,9 +38,15 @@ class SourceFile:
 
             text = self._text if self._text is not None else self.path.read_text("utf-8")
             self._lines = key_lines(text)
-        while key and key not in self._lines:
-            key = key[:-1]  # fall back to the enclosing table
-        return self._lines.get(key, 0)
+        while key:
+            if key in self._lines:
+                return self._lines[key]
+            # A table only named by dotted headers ([texture.a] names "texture"): first child.
+            children = [n for k, n in self._lines.items() if k[:len(key)] == key]
+            if children:
+                return min(children)
+            key = key[:-1]
+        return 0
 
 
 @dataclass

@@ -1,0 +1,46 @@
+"""Test helpers: run the CLI in-process, snapshot a project's outputs and records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from assetforge.cli import cli
+
+
+def run_cli(root: Path, *args: str) -> Result:
+    """Run ``assetforge --project ROOT ARGS``; exceptions propagate (a traceback is a bug)."""
+    runner = CliRunner()
+    return runner.invoke(cli, ["--project", str(root), *args], catch_exceptions=False)
+
+
+def build_json(root: Path, *args: str) -> dict[str, Any]:
+    res = run_cli(root, "build", "--json", *args)
+    assert res.exit_code in (0, 1), res.output
+    return json.loads(res.stdout)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """sha256 of every file the build writes: outputs and the state folder."""
+    out = {}
+    for folder in ("assets", ".assetforge"):
+        base = root / folder
+        if base.exists():
+            for p in sorted(base.rglob("*")):
+                if p.is_file() and p.name != "manifest-cache.json":
+                    out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def generation_count(root: Path) -> int:
+    import sqlite3
+
+    db = root / ".assetforge" / "assetforge.db"
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as c:
+        return c.execute("SELECT COUNT(*) FROM generations WHERE status='ok'").fetchone()[0]
