@@ -201,6 +201,7 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
     problems = []
     models = project.models
     outputs: dict[str, AssetSpec] = {}
+    families: dict[str, str] = {}
     for spec in specs:
         where = _locator(project, spec)
         name = spec.get("model") or project.default_model
@@ -216,10 +217,16 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
             continue
         gen = plugins.generator_for(models[name])
         sched = spec.get("scheduler")
+        msg = None
         if sched not in gen.schedulers:
-            problems.append(Problem(where("scheduler"), f"{spec.kind}.{spec.id}.scheduler",
-                                    f"unknown scheduler {sched!r}" + did_you_mean(sched, gen.schedulers)
-                                    + f"; known: {', '.join(gen.schedulers)}"))
+            msg = (f"unknown scheduler {sched!r}" + did_you_mean(sched, gen.schedulers)
+                   + f"; known: {', '.join(gen.schedulers)}")
+        elif hasattr(gen, "validate_scheduler"):  # some schedulers suit only some families
+            if name not in families:
+                families[name] = gen.identify(models[name], project).family
+            msg = gen.validate_scheduler(sched, families[name])
+        if msg:
+            problems.append(Problem(where("scheduler"), f"{spec.kind}.{spec.id}.scheduler", msg))
         for out in output_paths(spec, kinds[spec.kind].output_dir):
             other = outputs.get(out.lower())
             if other is not None and other is not spec:

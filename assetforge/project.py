@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ class Project:
     config: dict[str, Any]
     lines: dict[tuple[str, ...], int] = field(default_factory=dict)
     _file_hasher: Any = None
+    cache_dir_override: Path | None = None  # ``--cache-dir``: wins over env and config
 
     # -- settings --------------------------------------------------------------------------
     def setting(self, key: str) -> Any:
@@ -82,6 +84,8 @@ class Project:
 
     @property
     def cache_dir(self) -> Path:
+        if self.cache_dir_override is not None:
+            return self.cache_dir_override
         env = os.environ.get("ASSETFORGE_CACHE_DIR")
         d = env or self.setting("cache_dir")
         return (self.root / d) if d else self.state_dir / "objects"
@@ -169,10 +173,11 @@ def load_project(path: Path | None = None) -> Project:
 
 
 def _toml_problem(path: Path, e: tomllib.TOMLDecodeError) -> Problem:
+    # Python 3.11's TOMLDecodeError carries the position only in its message.
     msg = str(e)
-    line = getattr(e, "lineno", 0) or 0
-    if " (at line" in msg:
-        msg = msg.split(" (at line")[0]
+    m = re.search(r" \(at line (\d+), column (\d+)\)", msg)
+    line = int(m.group(1)) if m else 0
+    msg = msg[:m.start()] if m else msg
     return Problem(Location(path, line), None, f"invalid TOML: {msg}")
 
 

@@ -15,7 +15,6 @@ from PIL import Image
 from assetforge.hookspecs import hook_names
 
 REPO = Path(__file__).resolve().parents[1]
-PLUGIN_CONFIG = '\n[project]\n'  # placeholder, see _project
 
 
 def _project(make_project, plugin_src: str, manifest: str, extra_config: str = ""):
@@ -44,13 +43,15 @@ HEADER = "from assetforge import hookimpl\nfrom assetforge.interfaces import *\n
 def test_hook_register_generators(make_project):
     src = HEADER + '''
 from PIL import Image
+from assetforge.hashing import bytes_hash
 from assetforge.interfaces import ModelIdentity
 
 class Flat:
     name = "flat"; version = "2.0"; schedulers = ("solid",)
     def handles(self, model): return model.source.startswith("flat:")
-    def identify(self, model, project): return ModelIdentity("sha256:" + "0" * 64, "flat")
-    def recipe_fields(self, job, model): return {"colour": model.source[5:]}
+    def identify(self, model, project):  # the "weights" are the colour named in the source
+        return ModelIdentity(bytes_hash(model.source.encode()), "flat")
+    def recipe_fields(self, job, model): return {"fill": "solid"}
     def load(self, model, project): return model.source[5:]
     def device_of(self, loaded): return "none"
     def generate(self, loaded, job, ctx):
@@ -60,13 +61,14 @@ class Flat:
 def register_generators():
     return [Flat()]
 '''
-    root = _project(make_project, src, '[texture.a]\nprompt = "x"\nmodel = "flat"\n'
+    root = _project(make_project, src, '[tile.a]\nprompt = "x"\nmodel = "flat"\n'
                     'scheduler = "solid"\n', '\n[models.flat]\nsource = "flat:red"\n')
     assert build_json(root)["summary"]["built"] == 1
-    with Image.open(root / "assets" / "textures" / "a.png") as im:
+    with Image.open(root / "assets" / "tiles" / "a.png") as im:
         assert im.getpixel((3, 3)) == (255, 0, 0)
     recipe = json.loads(run_cli(root, "show", "a", "--json").stdout)["jobs"][0]["recipe"]
-    assert recipe["generator"] == {"name": "flat", "version": "2.0", "colour": "red"}
+    assert recipe["generator"] == {"name": "flat", "version": "2.0", "fill": "solid"}
+    assert recipe["model"]["family"] == "flat"
 
 
 def test_hook_register_asset_kinds(make_project):
@@ -178,7 +180,7 @@ def generation_context(ctx):
         rows = dict(c.execute("SELECT asset_id, error_plugin FROM generations").fetchall())
         metrics = c.execute("SELECT metrics_json FROM generations WHERE asset_id='good'").fetchone()
     assert rows == {"bad": "studio", "good": None}
-    assert json.loads(metrics[0]) == {"studio_seen": True}
+    assert json.loads(metrics[0])["studio_seen"] is True
     import sys
     events = sys.modules["assetforge_project_plugins.studio"].EVENTS
     assert events == [("enter", "good", "StableDiffusionPipeline"), ("exit", "good")]

@@ -4,6 +4,7 @@ no traceback, nothing generated, database and outputs untouched."""
 from __future__ import annotations
 
 import pytest
+from conftest import BASE_CONFIG
 from helpers import run_cli, snapshot
 
 GOOD = """\
@@ -63,7 +64,8 @@ CASES = [
     ("two assets one output",
      {"manifests/b.toml": '[texture.wall]\nprompt = "w"\noutput = "textures/floor.png"\n'},
      "manifests/b.toml", "output", "texture.wall.output: writes textures/floor.png, as does"),
-    ("bad kind default", {"assetforge.toml+": '\n[kinds.texture]\nsteps = "many"\n'},
+    ("bad kind default",
+     {"assetforge.toml": BASE_CONFIG.replace('steps = 2', 'steps = "many"', 1)},
      "assetforge.toml", 'steps = "many"', "kinds.texture.steps: expected an integer"),
     ("unknown kind table", {"assetforge.toml+": '\n[kinds.textur]\nsteps = 2\n'},
      "assetforge.toml", "[kinds.textur]", "kinds.textur: unknown asset kind (did you mean"),
@@ -80,8 +82,6 @@ CASES = [
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, request):
     """One real build whose outputs and records every case must leave untouched."""
-    from conftest import BASE_CONFIG
-
     root = tmp_path_factory.mktemp("errors") / "proj"
     root.mkdir()
     (root / "assetforge.toml").write_text(BASE_CONFIG)

@@ -205,6 +205,9 @@ def build_tiny_model(name: str, dest: Path) -> None:
                     unet=unet, vae=vae, text_encoder=te, tokenizer=tok, text_encoder_2=te2,
                     tokenizer_2=tok, scheduler=sched,
                 )
-        pipe.save_pretrained(dest, safe_serialization=True)
+        from .progress import quiet
+
+        with quiet():
+            pipe.save_pretrained(dest, safe_serialization=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,282 @@
+"""``DiffusersGenerator``: the ``assetforge.interfaces.Generator`` for diffusers models.
+
+Everything up to ``load()`` is torch-free (planning calls ``handles``, ``identify``,
+``recipe_fields`` and ``validate_scheduler`` for every asset); ``load``/``generate`` import
+``.pipeline``, which imports torch and diffusers.
+
+Model table options (``[models.NAME]`` besides ``source``):
+
+``config``  for a single-file checkpoint: a local diffusers folder of the same architecture
+            whose configs, tokenizers and scheduler are used (needed offline; part of the
+            model's identity, since they change the bytes).
+``family``  for a single-file checkpoint whose architecture cannot be told from its tensor
+            names: one of sd15, sd2, sdxl, sd3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assetforge.errors import Problem, UserError
+from assetforge.hashing import json_hash
+from assetforge.interfaces import GenerationContext, Job, ModelConfig, ModelIdentity
+from assetforge.suggest import did_you_mean
+
+from . import hub, identity, runtime, schedulers, tiny
+from .identity import FAMILIES, FAMILY_PIPELINES, ModelFormatError
+from .sources import Source, classify, root_of
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from assetforge.project import Project
+
+DIST = "assetforge-diffusers"
+OPTIONS: dict[str, tuple[str, ...]] = {  # option -> source kinds that accept it
+    "config": ("file", "pickle"),
+    "family": ("file", "pickle"),
+}
+# Changes when the way noise is made changes: old recipes must not match new images.
+NOISE = "cpu-generator-randn-float32-v1"
+
+
+def _version() -> str:
+    try:
+        return metadata.version(DIST)
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class _Folder:
+    path: Path
+    index: dict[str, Any]
+    family: str
+    files: list[str]  # what load() reads, relative to path
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    source: Source
+    family: str
+    folder: _Folder | None = None  # a diffusers folder or hub snapshot
+    config: _Folder | None = None  # a single-file checkpoint's config folder
+
+
+def _problem(model: ModelConfig, message: str, key: str = "source") -> UserError:
+    return UserError([Problem(model.location, f"models.{model.name}.{key}", message)])
+
+
+class DiffusersGenerator:
+    """Stable Diffusion 1.x/2.x, SDXL and SD3 through diffusers (see the module docstring)."""
+
+    name = "diffusers"
+    schedulers: tuple[str, ...] = schedulers.NAMES
+
+    def __init__(self) -> None:
+        self.version = _version()
+        # The project of the last identify(): recipe_fields() gets no project, but the core
+        # always identifies a model before making recipes with it.
+        self._project: Project | None = None
+
+    # -- planning (torch-free) ---------------------------------------------------------------
+    def handles(self, model: ModelConfig) -> bool:
+        """Builtin tiny models, diffusers folders, checkpoints and hub ids (no scheme)."""
+        return classify(model.source, root_of(model)) is not None
+
+    def _source(self, model: ModelConfig, project: Project) -> Source:
+        src = classify(model.source, project.root)
+        if src is None:
+            raise _problem(model, f"{model.source!r} is not a model the diffusers generator "
+                           "can load")
+        for key in model.options:
+            if key not in OPTIONS:
+                raise _problem(model, "unknown option" + did_you_mean(key, OPTIONS), key)
+            if src.kind not in OPTIONS[key]:
+                raise _problem(model, f"only applies to single-file checkpoints, not to "
+                               f"a {src.kind} source", key)
+        return src
+
+    def _refuse_pickle(self, model: ModelConfig, project: Project, files: list[Path]) -> None:
+        if files and not project.allow_pickle:
+            names = ", ".join(str(f) for f in files[:3]) + (" …" if len(files) > 3 else "")
+            raise _problem(model, f"{names}: pickle weights can run arbitrary code when "
+                           "loaded; convert them to .safetensors, or set allow_pickle = true "
+                           f"under [project] in {project.config_path.name} if you trust them")
+
+    def _family_option(self, model: ModelConfig) -> str | None:
+        fam = model.options.get("family")
+        if fam is not None and fam not in FAMILIES:
+            raise _problem(model, f"unknown family {fam!r}; use one of {', '.join(FAMILIES)}",
+                           "family")
+        return fam
+
+    def _folder(self, model: ModelConfig, project: Project, folder: Path,
+                key: str = "source") -> _Folder:
+        """Check a diffusers folder or hub snapshot: readable, complete, no refused pickle."""
+        try:
+            index = identity.read_model_index(folder)
+            family = identity.family_of_folder(folder, index)
+            files, pickles = identity.model_files(folder, index)
+        except ModelFormatError as e:
+            raise _problem(model, str(e), key) from None
+        missing = identity.missing_parts(folder, index, files)
+        if missing:
+            raise _problem(model, f"{folder} is incomplete: missing {', '.join(missing)}", key)
+        self._refuse_pickle(model, project, [folder / p for p in pickles])
+        return _Folder(folder, index, family, files)
+
+    def _resolve(self, model: ModelConfig, project: Project) -> _Resolved:
+        """Everything identify() and load() need, checked, without hashing or torch."""
+        src = self._source(model, project)
+        if src.kind == "builtin":
+            if src.value not in tiny.TINY_MODELS:
+                raise _problem(model, f"unknown builtin model {src.value!r}"
+                               f"{did_you_mean(src.value, tiny.TINY_MODELS)}; known: "
+                               + ", ".join("builtin:" + n for n in tiny.TINY_MODELS))
+            return _Resolved(src, src.value.removeprefix("tiny-"))
+        if src.kind == "hub":
+            folder = self._folder(model, project, self.ensure_available(model, project))
+            return _Resolved(src, folder.family, folder)
+        assert src.path is not None
+        if not src.path.exists():
+            raise _problem(model, f"no such {'folder' if src.kind == 'folder' else 'file'}: "
+                           f"{src.path}")
+        if src.kind == "folder":
+            folder = self._folder(model, project, src.path)
+            return _Resolved(src, folder.family, folder)
+        # a single-file checkpoint
+        if src.kind == "pickle":
+            self._refuse_pickle(model, project, [src.path])
+        family = self._family_option(model)
+        if family is None:
+            try:
+                keys = (identity.safetensors_keys(src.path) if src.kind == "file"
+                        else identity.pickle_keys(src.path))
+                family = identity.family_of_keys(src.path, keys)
+            except ModelFormatError as e:
+                raise _problem(model, str(e)) from None
+        value = model.options.get("config")
+        config = None
+        if value is not None:
+            if not isinstance(value, str):
+                raise _problem(model, "expected a path to a diffusers folder", "config")
+            config = self._folder(model, project, project.resolve_path(value), "config")
+            if config.family != family:
+                raise _problem(model, f"{config.path} is a {config.family} model, but the "
+                               f"checkpoint is {family}", "config")
+        return _Resolved(src, family, config=config)
+
+    def identify(self, model: ModelConfig, project: Project) -> ModelIdentity:
+        """Content identity and family, without torch (see identity.py for the rules)."""
+        self._project = project
+        r = self._resolve(model, project)
+
+        def folder_hash(f: _Folder) -> str:
+            linked = r.source.kind == "hub"  # snapshot files link to blobs named by sha256
+            return identity.folder_identity(f.files, lambda rel: (
+                (hub.blob_sha256(f.path / rel) if linked else None)
+                or project.hash_file(f.path / rel)))
+
+        if r.source.kind == "builtin":
+            digest = short = tiny.builtin_identity(r.source.value)
+        elif r.folder is not None:
+            digest = short = folder_hash(r.folder)
+        else:
+            assert r.source.path is not None
+            short = project.hash_file(r.source.path)  # as A1111 and civitai show it
+            digest = short if r.config is None else json_hash(
+                {"checkpoint": short, "config": folder_hash(r.config)})
+        return ModelIdentity(digest, r.family, identity.short_hash(short))
+
+    def ensure_available(self, model: ModelConfig, project: Project | None = None) -> Path:
+        """For a hub id: the local snapshot, downloaded first when online and not cached.
+
+        Offline (HF_HUB_OFFLINE) or on failure, a UserError says how to get it. Resolved on
+        every call (never remembered), so a newer download of a branch is seen at once.
+        """
+        project = project or self._project
+        root = project.root if project is not None else root_of(model)
+        src = classify(model.source, root)
+        if src is None or src.kind != "hub":
+            raise _problem(model, f"{model.source!r} is not a hub id (org/name[@revision])")
+        try:
+            return hub.ensure_available(src.value, src.revision,
+                                        bool(project and project.allow_pickle))
+        except (hub.NotCached, ModelFormatError) as e:
+            raise _problem(model, f"{e} (and there is no local folder {root / model.source})"
+                           ) from None
+        except Exception as e:  # noqa: BLE001 - network and hub errors, reported as such
+            raise _problem(model, f"could not download {src.value}: "
+                           f"{type(e).__name__}: {e}") from None
+
+    def validate_scheduler(self, name: str, family: str) -> str | None:
+        """An error message when scheduler ``name`` cannot run a ``family`` model, else None."""
+        return schedulers.validate_scheduler(name, family)
+
+    def recipe_fields(self, job: Job, model: ModelIdentity,
+                      project: Project | None = None) -> dict[str, Any]:
+        """What changes the bytes beyond the core's fields: pipeline, scheduler, dtype, noise.
+
+        The device is left out on purpose: it is recorded as metadata.
+        """
+        try:
+            cls, overrides = schedulers.spec(job.scheduler, model.family)
+        except ValueError as e:
+            raise UserError([Problem(job.spec.where("scheduler"), "scheduler", str(e))]) from None
+        rt = runtime.resolve(project or self._project)
+        return {
+            "pipeline": FAMILY_PIPELINES[model.family],
+            "scheduler_class": cls or "model default",
+            "scheduler_config": overrides,
+            "dtype": rt.dtype,
+            "noise": NOISE,
+            "batch_size": 1,
+        }
+
+    # -- building (torch) ----------------------------------------------------------------------
+    def load(self, model: ModelConfig, project: Project) -> Any:
+        """Load the pipeline once per build, on the resolved device, progress bars off."""
+        r = self._resolve(model, project)  # the same checks and refusals as planning
+        rt = runtime.resolve(project)
+        runtime.check(rt, project)
+        from . import pipeline
+
+        try:
+            if r.source.kind == "builtin":
+                folder = tiny.ensure_tiny_model(r.source.value)
+                return pipeline.load_folder(folder, r.family, identity.read_model_index(folder),
+                                            rt, project.allow_pickle)
+            if r.folder is not None:
+                return pipeline.load_folder(r.folder.path, r.family, r.folder.index, rt,
+                                            project.allow_pickle)
+            assert r.source.path is not None
+            return pipeline.load_single_file(
+                r.source.path, r.family, rt, r.config.path if r.config else None,
+                local_files_only=hub.offline() or r.config is not None)
+        except (OSError, ValueError, KeyError) as e:
+            hint = ""
+            if r.source.kind in ("file", "pickle") and r.config is None:
+                hint = ('; offline, a single-file checkpoint needs config = "path/to/a '
+                        'diffusers folder of the same architecture" in its model table')
+            raise _problem(model, f"cannot load {r.source.path or r.source.value}: "
+                           f"{type(e).__name__}: {e}{hint}") from None
+
+    def device_of(self, loaded: Any) -> str:
+        """The device the pipeline runs on ("cpu", "cuda:0", "mps")."""
+        from . import pipeline
+
+        return pipeline.device_of(loaded)
+
+    def generate(self, loaded: Any, job: Job, ctx: GenerationContext) -> Image.Image:
+        """One image: the job's scheduler, CPU-generator noise, the pipeline on its device."""
+        from . import pipeline
+
+        image = pipeline.run(loaded, job)
+        ctx.metrics.setdefault("dtype", str(pipeline.denoiser(loaded).dtype).removeprefix(
+            "torch."))
+        ctx.metrics.setdefault("scheduler_class", type(loaded.scheduler).__name__)
+        return image
