@@ -165,6 +165,7 @@ source = "builtin:tiny-sd3"
         prompt = "floor"
         model = "sd3"
         scheduler = "euler"
+        tiling = "none"  # textures tile by default; a transformer denoiser cannot
         """}, extra_config=extra)
     data = build_json(root)
     assert data["summary"]["built"] == 2, data
