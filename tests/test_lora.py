@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from assetforge_lora import adapters, plugin, testing
 from assetforge_lora.adapters import Wanted, count_modules, manager_for
+from assetforge_lora.packs import load_pack
 
 from assetforge.builtin_kinds import COMMON_DEFAULTS
 from assetforge.errors import UserError
@@ -158,6 +159,9 @@ def test_adapter_weights_are_honoured(pipe, loras):
         got[w] = paint(pipe)
     assert np.array_equal(got[0.0], base)  # weight 0 adds exactly nothing
     assert not np.array_equal(got[1.0], base) and not np.array_equal(got[0.5], got[1.0])
+    pipe.disable_lora()  # someone else switched LoRA off: activation switches it back on
+    mgr.activate(pipe, [Wanted("p", loras["peft"], 1.0)], allow_pickle=False, model="tiny")
+    assert np.array_equal(paint(pipe), got[1.0])
     # Two adapters at once, each at its own weight.
     mgr.activate(pipe, [Wanted("p", loras["peft"], 0.25), Wanted("o", loras["other"], 0.75)],
                  allow_pickle=False, model="tiny")
@@ -224,6 +228,24 @@ def test_pickle_lora_refused_unless_allowed_and_never_unpickled_unsafely(pipe, l
         with pytest.raises(UserError, match=rf"{name}: (cannot read this pickle|not a valid)"):
             mgr.activate(pipe, [Wanted("e", evil, 1.0)], allow_pickle=True, model="tiny")
     assert not marker.exists()
+
+
+def test_sdxl_pipeline_loads_its_own_lora_and_refuses_an_sd15_one(loras):
+    from assetforge_diffusers.tiny import ensure_tiny_model
+    from diffusers import DiffusionPipeline
+
+    xl = DiffusionPipeline.from_pretrained(ensure_tiny_model("tiny-sdxl"))
+    xl.set_progress_bar_config(disable=True)
+    assert type(xl).__name__ == "StableDiffusionXLPipeline"
+    assert adapters.pipeline_family(xl) == "sdxl"
+    base = paint(xl)
+    mgr = manager_for(xl)
+    with pytest.raises(UserError, match=r"peft\.safetensors: cannot load into model 'xl'"):
+        mgr.activate(xl, [Wanted("s", loras["peft"], 1.0)], allow_pickle=False, model="xl")
+    mgr.activate(xl, [Wanted("x", loras["sdxl"], 1.0)], allow_pickle=False, model="xl")
+    assert count_modules(xl, "x") == 48 and not np.array_equal(paint(xl), base)
+    mgr.deactivate(xl)
+    assert np.array_equal(paint(xl), base)
 
 
 # -- through the hooks, as the engine calls them -------------------------------------------
@@ -346,6 +368,15 @@ def test_kind_default_style_and_opting_out(make_project, loras):
     assert a.fields["_styles"] == [{"name": "ink", "weight": 1.0}]
     assert "_styles" not in b.fields and "_styles" not in c.fields
 
+    # A bad default is reported where it is written: the [kinds.texture] table.
+    (root / "assetforge.toml").write_text(_config_with_kind_style().replace('"ink"', '"inc"'))
+    project = load_project(root)
+    (spec,) = specs(root, '[texture.a]\nprompt = "floor"\n')
+    (problem,) = plugin.validate_spec(spec, project)
+    line = _config_with_kind_style().splitlines().index('style = "ink"') + 1
+    assert str(problem).startswith(f"{root / 'assetforge.toml'}:{line}: texture.a.style: unknown "
+                                   "style 'inc' (did you mean 'ink'?)")
+
 
 def _config_with_kind_style() -> str:
     from conftest import BASE_CONFIG
@@ -454,7 +485,7 @@ def test_recipe_part_hashes_files_not_paths_and_ignores_description(styled, lora
     assert part().params["styles"][0]["loras"][0]["hash"] != style["loras"][0]["hash"]
 
 
-def test_watch_paths_is_the_styles_folder(styled, make_project):
+def test_hook_watch_paths_lora_returns_the_styles_folder(styled, make_project):
     assert plugin.watch_paths(load_project(styled)) == [styled / "styles"]
     other = make_project(name="other", extra_config='[plugins.lora]\nstyles_dir = "looks"\n')
     (other / "looks").mkdir()
@@ -536,3 +567,28 @@ def test_manifest_style_errors_are_reported_by_the_cli(make_project, loras, monk
     assert res.exit_code == 2
     assert (f"{manifest}:3: texture.a.style: unknown style 'inc' (did you mean 'ink'?)"
             in res.output)
+
+
+def test_builders_are_deterministic_and_the_demo_pack_is_regenerable(tmp_path, sd15):
+    for save in (testing.save_peft_lora, testing.save_kohya_lora):
+        one, two = (save(sd15, tmp_path / f"{n}.safetensors", seed=5) for n in ("one", "two"))
+        assert one.read_bytes() == two.read_bytes()
+    demo = Path(__file__).resolve().parents[1] / "projects" / "demo"
+    fresh = testing.make_demo_pack(tmp_path / "dungeon_ink")
+    for name in ("style.toml", "dungeon_ink.safetensors"):
+        assert (fresh / name).read_bytes() == (demo / "styles" / "dungeon_ink" / name).read_bytes()
+    pack = load_pack(load_project(demo), "dungeon_ink")
+    assert pack.family == "sd15" and pack.loras[0].weight == 0.8
+
+
+def test_other_generators_loaded_objects_are_left_alone(styled):
+    """A generator whose loaded model is, say, a str: unstyled jobs pass, styled ones fail."""
+    project = load_project(styled)
+    a, b, _ = specs(styled, MANIFEST)
+    for spec in (a, b):
+        plugin.expand_spec(spec, project)
+    job_a, job_b = (make_jobs(s, "", "flat", "t")[0] for s in (a, b))
+    assert plugin.generation_context(GenerationContext(project, job_b, {}, "red", "flat")) is None
+    with pytest.raises(UserError, match="model 'flat': the flat generator's str cannot load LoRA"):
+        with plugin.generation_context(GenerationContext(project, job_a, {}, "red", "flat")):
+            pass
