@@ -56,7 +56,7 @@ class Generation(Base):
     job_id: Mapped[str] = mapped_column(String)
     kind: Mapped[str] = mapped_column(String)
     view: Mapped[str | None] = mapped_column(String)
-    status: Mapped[str] = mapped_column(String)  # ok | failed | restored
+    status: Mapped[str] = mapped_column(String)  # ok | failed | restored | adopted
     recipe_hash: Mapped[str] = mapped_column(String, index=True)
     recipe_json: Mapped[str] = mapped_column(Text)
     prompt: Mapped[str] = mapped_column(Text)
@@ -66,7 +66,7 @@ class Generation(Base):
     model_hash: Mapped[str] = mapped_column(String)
     plugin_versions_json: Mapped[str] = mapped_column(Text)
     output_path: Mapped[str | None] = mapped_column(String)
-    output_hash: Mapped[str | None] = mapped_column(String)
+    output_hash: Mapped[str | None] = mapped_column(String, index=True)
     output_size: Mapped[int | None] = mapped_column(Integer)
     output_mtime_ns: Mapped[int | None] = mapped_column(Integer)
     duration_s: Mapped[float | None] = mapped_column(Float)
@@ -88,6 +88,29 @@ class Generation(Base):
             raw = out.pop(key)
             out[key.removesuffix("_json")] = json.loads(raw) if raw else None
         return out
+
+
+class Verification(Base):
+    """One output checked by ``assetforge verify`` (grouped by a ``builds`` row)."""
+
+    __tablename__ = "verifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    build_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id"))
+    created_at: Mapped[str] = mapped_column(String, default=utcnow)
+    mode: Mapped[str] = mapped_column(String)  # hash | regenerate
+    asset_id: Mapped[str] = mapped_column(String)
+    job_id: Mapped[str] = mapped_column(String)
+    record_id: Mapped[int | None] = mapped_column(Integer)
+    output_path: Mapped[str | None] = mapped_column(String)
+    status: Mapped[str] = mapped_column(String)
+    expected_hash: Mapped[str | None] = mapped_column(String)
+    actual_hash: Mapped[str | None] = mapped_column(String)
+    max_diff: Mapped[float | None] = mapped_column(Float)
+    mean_diff: Mapped[float | None] = mapped_column(Float)
+    environment_diff_json: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_verifications_job", "job_id", "id"),)
 
 
 class FileHash(Base):
@@ -157,6 +180,47 @@ class Store:
         with self.session() as s, s.begin():
             s.add(gen)
         return gen
+
+    def add_all(self, rows: list[Any]) -> None:
+        """Insert many rows in one transaction (restores, adoptions, verifications)."""
+        if rows:
+            with self.session() as s, s.begin():
+                s.add_all(rows)
+
+    def insert_generations(self, rows: list[dict[str, Any]]) -> None:
+        """Insert many generation rows (column dicts) in one transaction, without ORM objects."""
+        if rows:
+            from sqlalchemy import insert
+
+            with self.engine.begin() as conn:
+                conn.execute(insert(Generation), rows)
+
+    def interrupt_running(self) -> int:
+        """Mark builds left 'running' by a process that died as 'interrupted'."""
+        from sqlalchemy import update
+
+        with self.session() as s, s.begin():
+            res = s.execute(update(Build).where(Build.status == "running")
+                            .values(status="interrupted", finished_at=utcnow()))
+            return int(getattr(res, "rowcount", 0) or 0)
+
+    def record(self, record_id: int) -> Generation | None:
+        with self.session() as s:
+            return s.get(Generation, record_id)
+
+    def origin(self, output_hash: str) -> Generation | None:
+        """The newest generation (not restore or adoption) that produced ``output_hash``."""
+        with self.session() as s:
+            q = (select(Generation)
+                 .where(Generation.output_hash == output_hash, Generation.status == "ok")
+                 .order_by(Generation.id.desc()).limit(1))
+            return s.scalars(q).first()
+
+    def verifications(self, build_id: int) -> list[Verification]:
+        with self.session() as s:
+            q = (select(Verification).where(Verification.build_id == build_id)
+                 .order_by(Verification.id))
+            return list(s.scalars(q))
 
     def history(self, asset_id: str) -> list[Generation]:
         with self.session() as s:

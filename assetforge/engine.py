@@ -2,34 +2,45 @@
 
 A library function the CLI, the watcher and the tests all call. Heavy imports happen only
 inside generators, and only when something is actually stale.
+
+Every output is also kept in the content-addressed object store (``objects.py``) before it is
+written, so a stale job whose recipe was built before (a revert) is *restored* from the store
+instead of generated, and a build killed between the write and its record recovers by restore.
 """
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
-import platform
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .entrypoints import version
 from .errors import PluginError, UserError
+from .hashing import canonical_json
 from .interfaces import CheckResult, GenerationContext, Generator
 from .manifest import load_specs
 from .outputs import a1111_parameters, png_bytes, write_atomic
 from .plan import AssetPlan, JobPlan, Plan, make_plan, output_abspath
 from .plugins import Plugins, load_plugins
-from .project import Project
+from .project import Project, load_project
+
+if TYPE_CHECKING:
+    from .objects import ObjectStore
 
 Progress = Callable[[int, int, str], None]
+RESTORE_BATCH = 500  # restored rows per transaction: a kill re-restores at most this many
+RESTORE_THREADS = 8  # restores are file I/O (read, write, fsync, rename): overlap the waits
 
 
 @dataclass
 class AssetResult:
     id: str
-    status: str  # built | up-to-date | failed | skipped | (a plan status on --dry-run)
+    status: str  # built | restored | up-to-date | failed | skipped | (a plan status on --dry-run)
     reason: str
     outputs: list[str]
     errors: list[str] = field(default_factory=list)
@@ -47,48 +58,71 @@ class BuildResult:
     plan: Plan
     assets: list[AssetResult]
     dry_run: bool = False
+    stopped: bool = False  # a stop was requested (watch): remaining jobs were not run
 
     def summary(self) -> dict[str, int]:
-        s = {"built": 0, "up_to_date": 0, "failed": 0, "skipped": 0}
+        s = {"built": 0, "restored": 0, "up_to_date": 0, "failed": 0, "skipped": 0}
         for a in self.assets:
-            key = {"built": "built", "up-to-date": "up_to_date", "failed": "failed",
-                   "error": "failed"}.get(a.status, "skipped" if not self.dry_run else None)
+            key = {"built": "built", "restored": "restored", "up-to-date": "up_to_date",
+                   "failed": "failed", "error": "failed"
+                   }.get(a.status, "skipped" if not self.dry_run else None)
             if key:
                 s[key] += 1
+        if self.dry_run:
+            s["stale"] = sum(1 for a in self.assets if a.status != "up-to-date")
         return s
 
     @property
     def failed(self) -> bool:
         return any(a.status in ("failed", "error") for a in self.assets)
 
+    @property
+    def stale(self) -> list[AssetResult]:
+        """Assets not up to date (on ``--check``/``--dry-run``: what a build would do)."""
+        return [a for a in self.assets if a.status != "up-to-date"]
+
     def as_dict(self) -> dict[str, Any]:
         return {"assets": [a.as_dict() for a in self.assets], "summary": self.summary()}
 
 
 class ModelCache:
-    """Loaded models by name: one load per model per build, kept across watch rebuilds."""
+    """Loaded models by name: one load per model per build, kept across watch rebuilds.
+
+    Keyed by content hash, the model table's options and the generation settings (device,
+    dtype): reloading ``assetforge.toml`` keeps every model whose key did not change.
+    """
 
     def __init__(self) -> None:
-        self._loaded: dict[tuple[str, str], Any] = {}
+        self._loaded: dict[tuple[str, str, str], Any] = {}
+        self.loads = 0  # how many times a model was loaded (tests and ``watch`` report it)
 
     def get(self, project: Project, name: str, gen: Generator, model_hash: str) -> Any:
-        key = (name, model_hash)
+        cfg = project.models[name]
+        key = (name, model_hash, canonical_json([cfg.options, project.generation]))
         if key not in self._loaded:
             for old in [k for k in self._loaded if k[0] == name]:
-                del self._loaded[old]  # the model changed on disk: drop the stale one
-            self._loaded[key] = gen.load(project.models[name], project)
+                del self._loaded[old]  # the model (or how it loads) changed: drop the stale one
+            self._loaded[key] = gen.load(cfg, project)
+            self.loads += 1
         return self._loaded[key]
 
 
 def environment(device: str) -> dict[str, Any]:
     """What can differ between machines without changing the recipe: recorded, not hashed."""
-    env: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
-                           "host": platform.node(), "device": device}
+    return {**_process_environment(), "device": device}
+
+
+@functools.cache
+def _process_environment() -> dict[str, str]:
+    """Once per process (16 ms a job otherwise): libraries do not change under a running one."""
+    import platform  # here, not at the top: a no-op build never records an environment
+
+    env = {"python": platform.python_version(), "platform": platform.platform(),
+           "host": platform.node()}
     for dist in ("assetforge", "torch", "diffusers", "transformers", "peft", "spandrel"):
-        try:
-            env[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
+        found = version(dist)
+        if found is not None:
+            env[dist] = found
     return env
 
 
@@ -98,14 +132,65 @@ def _to_build(jp: JobPlan, force: bool) -> bool:
     return jp.status != "modified" or force  # never overwrite a hand edit unless asked
 
 
+@contextmanager
+def gc_paused(freeze: bool = False) -> Iterator[None]:
+    """No cyclic garbage collection inside (planning: a few objects per asset, all alive until
+    the plan is dropped; collecting them over and over cost a tenth of a 10,000-asset no-op).
+
+    ``freeze``: then ``gc.freeze()`` what exists, so the collector never traverses it again
+    (it is still freed by reference counting). Only for a process that ends soon after,
+    like the CLI's ``build``: frozen cyclic garbage is never collected.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+@dataclass
+class _Attempt:
+    """What one render learned, kept even when it fails (for the record)."""
+
+    device: str = "?"
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
 class Builder:
     """Runs builds for one project; keeps loaded models between builds (used by ``watch``)."""
 
-    def __init__(self, project: Project, plugins: Plugins | None = None):
+    # Set by the CLI's one-shot commands (see gc_paused); never by long-lived users (watch).
+    freeze_after_plan = False
+
+    def __init__(self, project: Project, plugins: Plugins | None = None,
+                 models: ModelCache | None = None):
         self.project = project
         self.plugins = plugins or load_plugins(project)
-        self.models = ModelCache()
+        self.models = models or ModelCache()
         self._store: Any = None
+
+    @property
+    def objects(self) -> ObjectStore:
+        from .objects import ObjectStore  # not needed by a no-op build
+
+        return ObjectStore(self.project.cache_dir)
+
+    def reload(self) -> None:
+        """Re-read assetforge.toml and the plugins (``watch`` after a config or plugin edit).
+
+        Raises ``UserError`` for a broken config and then changes nothing. Loaded models
+        stay when their identity, options and the generation settings are unchanged.
+        """
+        project = load_project(self.project.root)
+        project.cache_dir_override = self.project.cache_dir_override
+        plugins = load_plugins(project)
+        if project.database != self.project.database:
+            self.close()
+        self.project, self.plugins = project, plugins
 
     @property
     def store(self) -> Any:
@@ -115,75 +200,205 @@ class Builder:
             self._store = Store(self.project.database)
         return self._store
 
-    def plan(self, only: list[str] | None = None, force: bool = False) -> Plan:
-        specs = load_specs(self.project, self.plugins)
-        return make_plan(self.project, self.plugins, specs, only=only, force=force)
+    def plan(self, only: list[str] | None = None, force: bool = False, *,
+             adopt: bool = True) -> Plan:
+        """Plan a build. ``adopt``: record outputs that proved their recipe (fresh clone)."""
+        with gc_paused(freeze=self.freeze_after_plan):
+            specs = load_specs(self.project, self.plugins)
+            plan = make_plan(self.project, self.plugins, specs, only=only, force=force)
+        proven = [jp for jp in plan.jobs() if jp.embedded is not None]
+        if adopt and proven:
+            from .adopt import adopt as adopt_outputs
+
+            adopt_outputs(self.project, self.store, proven)
+        return plan
+
+    def check(self, only: list[str] | None = None) -> BuildResult:
+        """CI mode: plan only; the result lists every stale asset and why."""
+        plan = self.plan(only)
+        return BuildResult(plan, [AssetResult(a.id, a.status, a.reason, a.outputs)
+                                  for a in plan.assets], dry_run=True)
 
     def build(self, only: list[str] | None = None, *, force: bool = False,
               dry_run: bool = False, fail_fast: bool = False,
-              progress: Progress | None = None, command: str = "build") -> BuildResult:
+              progress: Progress | None = None, command: str = "build",
+              should_stop: Callable[[], bool] | None = None) -> BuildResult:
+        """Plan, then restore or generate every stale job; every failure is recorded.
+
+        ``should_stop`` is polled between jobs (``watch`` uses it to stop early).
+        """
         plan = self.plan(only, force)
         if dry_run:
             return BuildResult(plan, [AssetResult(a.id, a.status, a.reason, a.outputs)
                                       for a in plan.assets], dry_run=True)
         todo = [jp for jp in plan.jobs() if _to_build(jp, force)]
-        done: dict[str, str | None] = {}  # job id → error (None when built)
-        if todo:
+        errors = [jp for jp in plan.jobs() if jp.status == "error"]
+        done: dict[str, str | None] = {}  # job id → error (None when built or restored)
+        restored: set[str] = set()
+        stopped = False
+        if todo or errors:
             build_id = self.store.start_build(command)
             status = "interrupted"
             try:
-                for i, jp in enumerate(todo):
+                self._record_plan_errors(errors, build_id)
+                restores = [jp for jp in todo if jp.restore_from]
+                if restores and progress:
+                    progress(0, len(todo), f"restoring {len(restores)} from the cache")
+                gens = self._restore(restores, build_id, done, restored)
+                gens += [jp for jp in todo if not jp.restore_from]
+                start = len(todo) - len(gens)
+                for i, jp in enumerate(gens):
+                    if should_stop is not None and should_stop():
+                        stopped = True
+                        break
                     if progress:
-                        progress(i, len(todo), jp.job.job_id)
+                        progress(start + i, len(todo), jp.job.job_id)
                     done[jp.job.job_id] = self._run_job(jp, build_id)
                     if fail_fast and done[jp.job.job_id]:
                         break
                 if progress:
                     progress(len(todo), len(todo), "")
-                status = "finished"
+                status = "stopped" if stopped else "finished"
             finally:
                 self.store.finish_build(build_id, status, {
-                    "jobs": len(todo), "failed": sum(1 for e in done.values() if e)})
-        return BuildResult(plan, [_asset_result(a, done, force) for a in plan.assets])
+                    "jobs": len(todo), "restored": len(restored),
+                    "failed": sum(1 for e in done.values() if e) + len(errors)})
+        return BuildResult(plan, [_asset_result(a, done, restored, force) for a in plan.assets],
+                           stopped=stopped)
 
-    # -- one job -----------------------------------------------------------------------------
-    def _run_job(self, jp: JobPlan, build_id: int) -> str | None:
-        """Generate, check, write and record one job. Returns an error message or None."""
-        from .db import Generation
-
+    # -- records -----------------------------------------------------------------------------
+    def _row_fields(self, jp: JobPlan, build_id: int) -> dict[str, Any]:
+        """A generation row's columns for ``jp``: everything the plan knows."""
         job, gen, model = jp.job, jp.generator, jp.model
-        assert gen is not None and model is not None and jp.recipe is not None
-        started = time.perf_counter()
-        device = "?"
-        metrics: dict[str, Any] = {}
-        row = Generation(
+        recipe = jp.recipe or {}
+        versions = {p: i["version"] for p, i in recipe.get("plugins", {}).items()}
+        if gen is not None:
+            versions[gen.name] = gen.version
+        return dict(
             build_id=build_id, asset_id=job.asset_id, job_id=job.job_id, kind=job.kind,
-            view=job.view, recipe_hash=jp.key, recipe_json=json.dumps(jp.recipe, sort_keys=True),
+            view=job.view, recipe_hash=jp.key or "",
+            recipe_json=json.dumps(jp.recipe, sort_keys=True),
             prompt=job.prompt, negative_prompt=job.negative_prompt, seed=job.seed,
-            model_name=job.model, model_hash=model.hash,
-            plugin_versions_json=json.dumps({p: i["version"] for p, i in
-                                             jp.recipe["plugins"].items()}
-                                            | {gen.name: gen.version}, sort_keys=True),
+            model_name=job.model, model_hash=model.hash if model else "",
+            plugin_versions_json=json.dumps(versions, sort_keys=True),
             output_path=job.output,
         )
+
+    def _row(self, jp: JobPlan, build_id: int) -> Any:
+        from .db import Generation
+
+        return Generation(**self._row_fields(jp, build_id))
+
+    def _record_plan_errors(self, errors: list[JobPlan], build_id: int) -> None:
+        """A plugin that failed while planning fails its asset; the failure is recorded too."""
+        rows = []
+        for jp in errors:
+            row = self._row(jp, build_id)
+            row.status, row.error, row.error_plugin = "failed", jp.reason, jp.error_plugin
+            rows.append(row)
+        self.store.add_all(rows)
+
+    # -- restore -----------------------------------------------------------------------------
+    def _restore(self, jobs: list[JobPlan], build_id: int, done: dict[str, str | None],
+                 restored: set[str]) -> list[JobPlan]:
+        """Write cached outputs for ``jobs``; return the jobs whose object proved unusable
+        (vanished or damaged since planning): those are generated instead."""
+        if not jobs:
+            return []
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .outputs import Written
+        from .records import origin_records
+
+        objects = self.objects
+        origins = origin_records(self.project.database,
+                                 [jp.restore_from for jp in jobs if jp.restore_from])
+
+        def put_back(jp: JobPlan) -> tuple[JobPlan, Written | None, float]:
+            started = time.perf_counter()
+            data = objects.get(jp.restore_from or "")  # re-hashed: never restores damage
+            if data is None:
+                return jp, None, 0.0
+            written = write_atomic(output_abspath(self.project, jp.job), data)
+            return jp, written, time.perf_counter() - started
+
+        fallback: list[JobPlan] = []
+        rows: list[dict[str, Any]] = []
+        with ThreadPoolExecutor(max_workers=RESTORE_THREADS) as pool:
+            for jp, written, took in pool.map(put_back, jobs):
+                if written is None:
+                    fallback.append(jp)
+                    continue
+                origin = origins.get(jp.restore_from or "")
+                rows.append(self._row_fields(jp, build_id) | dict(
+                    status="restored", output_hash=written.hash, output_size=written.size,
+                    output_mtime_ns=written.mtime_ns, duration_s=took,
+                    # the environment of the generation that made these bytes
+                    device=origin[1] if origin else None,
+                    environment_json=origin[2] if origin else None,
+                    metrics_json=json.dumps({"restored_from": jp.restore_from,
+                                             "origin_record": origin[0] if origin else None})))
+                done[jp.job.job_id] = None
+                restored.add(jp.job.job_id)
+                if len(rows) >= RESTORE_BATCH:
+                    self.store.insert_generations(rows)
+                    rows = []
+        self.store.insert_generations(rows)
+        return fallback
+
+    # -- one job -----------------------------------------------------------------------------
+    def render(self, jp: JobPlan, attempt: _Attempt | None = None) -> bytes:
+        """Generate, post-process and check one job; return the PNG bytes (nothing written).
+
+        ``verify --regenerate`` calls this too. Raises ``UserError``/``PluginError`` for a
+        failed check or plugin; any other exception is the generator's.
+        """
+        job, gen, model = jp.job, jp.generator, jp.model
+        assert gen is not None and model is not None and jp.recipe is not None
+        attempt = attempt if attempt is not None else _Attempt()
         try:
-            try:
-                loaded = self.models.get(self.project, job.model, gen, model.hash)
-                device = gen.device_of(loaded)
-            except UserError:
-                raise
-            except Exception as e:  # noqa: BLE001 - a model that fails to load fails its jobs
-                raise PluginError(gen.name, e) from e
-            ctx = GenerationContext(self.project, job, jp.recipe, loaded, gen.name, device, metrics)
-            image = self._generate(gen, loaded, ctx)
-            image = self._postprocess(image, ctx)
-            failed = [c for c in self._checks(image, ctx) if not c.passed]
-            if failed:
-                raise UserError("; ".join(f"quality check {c.name} failed: {c.message}"
-                                          for c in failed))
+            loaded = self.models.get(self.project, job.model, gen, model.hash)
+            attempt.device = gen.device_of(loaded)
+        except UserError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a model that fails to load fails its jobs
+            raise PluginError(gen.name, e) from e
+        ctx = GenerationContext(self.project, job, jp.recipe, loaded, gen.name, attempt.device,
+                                attempt.metrics)
+        image = self._generate(gen, loaded, ctx)
+        image = self._postprocess(image, ctx)
+        failed = [c for c in self._checks(image, ctx) if not c.passed]
+        if failed:
+            raise UserError("; ".join(f"quality check {c.name} failed: {c.message}"
+                                      for c in failed))
+        return png_bytes(image, a1111_parameters(job, model.hash, job.model), jp.recipe,
+                         jp.key or "")
+
+    def _keep(self, jp: JobPlan, data: bytes, metrics: dict[str, Any]) -> None:
+        """Put an output in the object store (with its recipe ref) before it is written.
+
+        A store that cannot be written (a read-only share, a full disk) does not fail the
+        asset: the output is still written and the problem noted in the record.
+        """
+        try:
+            objects = self.objects
+            digest = objects.put(data)
+            if jp.key:
+                objects.set_ref(jp.key, digest)
+        except OSError as e:
+            metrics["object_store_error"] = f"{type(e).__name__}: {e}"
+
+    def _run_job(self, jp: JobPlan, build_id: int) -> str | None:
+        """Generate, check, keep, write and record one job. Returns an error message or None."""
+        job, gen = jp.job, jp.generator
+        assert gen is not None
+        started = time.perf_counter()
+        attempt = _Attempt()
+        row = self._row(jp, build_id)
+        try:
             path = output_abspath(self.project, job)
-            data = png_bytes(image, a1111_parameters(job, model.hash, job.model), jp.recipe,
-                             jp.key or "")
+            data = self.render(jp, attempt)
+            self._keep(jp, data, attempt.metrics)
             written = write_atomic(path, data)
             row.status = "ok"
             row.output_hash, row.output_size = written.hash, written.size
@@ -197,9 +412,10 @@ class Builder:
             row.status, row.error, row.error_plugin = "failed", f"{type(e).__name__}: {e}", gen.name
             error = row.error
         row.duration_s = time.perf_counter() - started
-        row.device = device
-        row.environment_json = json.dumps(environment(device), sort_keys=True)
-        row.metrics_json = json.dumps(metrics, sort_keys=True) if metrics else None
+        row.device = attempt.device
+        row.environment_json = json.dumps(environment(attempt.device), sort_keys=True)
+        row.metrics_json = (json.dumps(attempt.metrics, sort_keys=True) if attempt.metrics
+                            else None)
         self.store.add(row)
         return error
 
@@ -246,20 +462,24 @@ class Builder:
             self._store = None
 
 
-def _asset_result(a: AssetPlan, done: dict[str, str | None], force: bool) -> AssetResult:
+def _asset_result(a: AssetPlan, done: dict[str, str | None], restored: set[str],
+                  force: bool) -> AssetResult:
+    plan_status = a.status
+    if plan_status == "up-to-date":  # first: most assets are, and none of their jobs ran
+        return AssetResult(a.id, "up-to-date", "", a.outputs)
     errors = [f"{jp.job.job_id}: {done[jp.job.job_id]}" for jp in a.jobs
               if done.get(jp.job.job_id)]
     errors += [f"{jp.job.job_id}: {jp.reason}" for jp in a.jobs if jp.status == "error"]
     if errors:
         return AssetResult(a.id, "failed", a.reason, a.outputs, errors)
-    if any(jp.job.job_id in done for jp in a.jobs):
-        return AssetResult(a.id, "built", a.reason, a.outputs)
-    if a.status == "up-to-date":
-        return AssetResult(a.id, "up-to-date", "", a.outputs)
-    if a.status == "modified" and not force:
+    ran = [jp.job.job_id for jp in a.jobs if jp.job.job_id in done]
+    if ran:
+        status = "restored" if all(j in restored for j in ran) else "built"
+        return AssetResult(a.id, status, a.reason, a.outputs)
+    if plan_status == "modified" and not force:
         return AssetResult(a.id, "skipped", a.reason + " (kept; --force regenerates it)",
                            a.outputs)
-    return AssetResult(a.id, "skipped", a.reason, a.outputs)  # not reached: --fail-fast stop
+    return AssetResult(a.id, "skipped", a.reason, a.outputs)  # --fail-fast or a stop request
 
 
 def build(project: Project, plugins: Plugins | None = None, **kwargs: Any) -> BuildResult:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+# Record statuses whose row describes an output file that exists (or existed) on disk.
+OUTPUT_STATUSES = ("ok", "restored", "adopted")
 # Must equal the newest Alembic revision; tests/test_store.py checks it does.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
-@dataclass(frozen=True)
-class LastBuild:
-    """The newest successful record of a job: what its output on disk should be."""
+class LastBuild(NamedTuple):
+    """The newest successful record of a job: what its output on disk should be.
+
+    A named tuple: planning makes one per job, far cheaper than a frozen dataclass.
+    """
 
     job_id: str
     recipe_hash: str
@@ -43,7 +47,7 @@ def schema_revision(db: Path) -> str | None:
 
 
 def latest_builds(db: Path) -> dict[str, LastBuild]:
-    """job id → its newest ok/restored record. Empty for a database not created yet."""
+    """job id → its newest ok/restored/adopted record. Empty for a database not created yet."""
     conn = _connect(db)
     if conn is None:
         return {}
@@ -51,12 +55,13 @@ def latest_builds(db: Path) -> dict[str, LastBuild]:
         rows = conn.execute(
             "SELECT job_id, recipe_hash, output_path, output_hash, output_size, output_mtime_ns, id"
             " FROM generations WHERE id IN (SELECT MAX(id) FROM generations"
-            " WHERE status IN ('ok', 'restored') GROUP BY job_id)").fetchall()
+            f" WHERE status IN {OUTPUT_STATUSES} GROUP BY job_id)").fetchall()
     except sqlite3.OperationalError:
         return {}
     finally:
         conn.close()
-    return {r[0]: LastBuild(*r) for r in rows}
+    make = LastBuild._make
+    return {r[0]: make(r) for r in rows}
 
 
 def recipe_json(db: Path, record_id: int) -> str | None:
@@ -64,7 +69,91 @@ def recipe_json(db: Path, record_id: int) -> str | None:
     if conn is None:
         return None
     try:
-        row = conn.execute("SELECT recipe_json FROM generations WHERE id=?", (record_id,)).fetchone()
+        row = conn.execute("SELECT recipe_json FROM generations WHERE id=?",
+                           (record_id,)).fetchone()
         return row[0] if row else None
     finally:
         conn.close()
+
+
+def recipe_jsons(db: Path, record_ids: list[int]) -> dict[int, str]:
+    """record id → recipe JSON for many records in one connection (changed jobs' old recipes)."""
+    conn = _connect(db)
+    if conn is None or not record_ids:
+        return {}
+    out: dict[int, str] = {}
+    try:
+        uniq = list(dict.fromkeys(record_ids))
+        for i in range(0, len(uniq), 500):
+            chunk = uniq[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(conn.execute(f"SELECT id, recipe_json FROM generations WHERE id IN"
+                                    f" ({marks})", chunk).fetchall())
+    finally:
+        conn.close()
+    return out
+
+
+def recipe_outputs(db: Path, keys: list[str]) -> dict[str, str]:
+    """recipe hash → the output hash its newest record produced, for the given recipe hashes.
+
+    What a restore needs to know; the ``recipe_hash`` index makes it one cheap query.
+    """
+    conn = _connect(db)
+    if conn is None or not keys:
+        return {}
+    out: dict[str, str] = {}
+    try:
+        uniq = list(dict.fromkeys(keys))
+        for i in range(0, len(uniq), 500):
+            chunk = uniq[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                f"SELECT recipe_hash, output_hash FROM generations WHERE recipe_hash IN ({marks})"
+                f" AND status IN {OUTPUT_STATUSES} AND output_hash IS NOT NULL ORDER BY id",
+                chunk).fetchall()
+            out.update(rows)  # ascending id: the newest record wins
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        conn.close()
+    return out
+
+
+def outputs_since(db: Path, since_iso: str) -> set[str]:
+    """Output hashes of records created at or after ``since_iso`` (UTC ISO-8601)."""
+    conn = _connect(db)
+    if conn is None:
+        return set()
+    try:
+        rows = conn.execute(
+            "SELECT DISTINCT output_hash FROM generations WHERE created_at >= ?"
+            " AND output_hash IS NOT NULL", (since_iso,)).fetchall()
+    except sqlite3.OperationalError:
+        return set()
+    finally:
+        conn.close()
+    return {r[0] for r in rows}
+
+
+def origin_records(db: Path, output_hashes: list[str]) -> dict[str, tuple[int, str | None,
+                                                                         str | None]]:
+    """output hash → (id, device, environment JSON) of the newest generation that made it."""
+    conn = _connect(db)
+    if conn is None or not output_hashes:
+        return {}
+    out: dict[str, tuple[int, str | None, str | None]] = {}
+    try:
+        uniq = list(dict.fromkeys(output_hashes))
+        for i in range(0, len(uniq), 500):
+            chunk = uniq[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for h, rid, device, env in conn.execute(
+                    f"SELECT output_hash, id, device, environment_json FROM generations"
+                    f" WHERE status = 'ok' AND output_hash IN ({marks}) ORDER BY id", chunk):
+                out[h] = (rid, device, env)
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        conn.close()
+    return out
