@@ -59,7 +59,7 @@ def scaffold(directory: Path, name: str | None = None) -> list[Path]:
         directory / "manifests" / "example.toml": MANIFEST,
         directory / ".gitignore": GITIGNORE,
     }
-    for path, text in files.items():
+    for path in files:
         if path.exists() and path.name != ".gitignore":
             raise UserError(f"{path} already exists; not overwriting it")
     created = []

@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 def _project(make_project, plugin_src: str, manifest: str, extra_config: str = ""):
     from conftest import BASE_CONFIG
 
-    config = BASE_CONFIG.replace('seed_salt = "test"\n', 'seed_salt = "test"\nplugins_dir = "plugins"\n')
+    config = BASE_CONFIG.replace('seed_salt = "test"\n',
+                                 'seed_salt = "test"\nplugins_dir = "plugins"\n')
     return make_project({"plugins/studio.py": plugin_src, "manifests/a.toml": manifest},
                         config=config, extra_config=extra_config)
 
@@ -169,7 +170,8 @@ def generation_context(ctx):
         ctx.metrics["studio_seen"] = True
     return around()
 '''
-    root = _project(make_project, src, '[texture.bad]\nprompt = "x"\n[texture.good]\nprompt = "y"\n')
+    root = _project(make_project, src,
+                    '[texture.bad]\nprompt = "x"\n[texture.good]\nprompt = "y"\n')
     data = build_json(root)
     by_id = {a["id"]: a for a in data["assets"]}
     assert by_id["good"]["status"] == "built"
@@ -178,7 +180,8 @@ def generation_context(ctx):
     assert not (root / "assets" / "textures" / "bad.png").exists()
     with sqlite3.connect(root / ".assetforge" / "assetforge.db") as c:
         rows = dict(c.execute("SELECT asset_id, error_plugin FROM generations").fetchall())
-        metrics = c.execute("SELECT metrics_json FROM generations WHERE asset_id='good'").fetchone()
+        metrics = c.execute("SELECT metrics_json FROM generations"
+                            " WHERE asset_id='good'").fetchone()
     assert rows == {"bad": "studio", "good": None}
     assert json.loads(metrics[0])["studio_seen"] is True
     import sys
