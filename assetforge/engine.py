@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -109,7 +110,11 @@ class ModelCache:
 
 def environment(device: str) -> dict[str, Any]:
     """What can differ between machines without changing the recipe: recorded, not hashed."""
-    return {**_process_environment(), "device": device}
+    env: dict[str, Any] = {**_process_environment(), "device": device}
+    torch = sys.modules.get("torch")
+    if torch is not None:  # CPU results depend on the intra-op thread count (by a grey level)
+        env["torch_threads"] = torch.get_num_threads()
+    return env
 
 
 @functools.cache

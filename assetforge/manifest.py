@@ -121,6 +121,15 @@ def check_fields(fields: dict[str, Any], kind: str, keys: dict[str, ManifestKey]
     return problems
 
 
+def _fields_ok(fields: dict[str, Any], kind: str, keys: dict[str, ManifestKey]) -> bool:
+    """check_fields() finds nothing; the per-asset fast path of a valid manifest."""
+    for name, value in fields.items():
+        key = keys.get(name)
+        if key is None or (key.kinds and kind not in key.kinds) or check_value(key, value):
+            return False
+    return True
+
+
 def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
     """Read, merge defaults into, and validate every manifest entry of ``project``."""
     kinds: dict[str, AssetKind] = {k.name: k for ks in plugins.hook.register_asset_kinds()
@@ -143,6 +152,8 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
             "kinds", kind, k), prefix=f"kinds.{kind}.")
         kind_defaults[kind] = table
 
+    # Built-in defaults under assetforge.toml's [kinds.X] defaults, merged once per kind.
+    base = {k: {**kinds[k].defaults, **kind_defaults.get(k, {})} for k in kinds}
     cache = ParseCache(project)
     files = manifest_files(project)
     specs: list[AssetSpec] = []
@@ -174,12 +185,13 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
                                             f"duplicate asset id (also defined at "
                                             f"{seen[asset_id].location})"))
                     continue
-                problems += check_fields(entry, kind, keys, spec.where,
-                                         prefix=f"{kind}.{asset_id}.")
+                if not _fields_ok(entry, kind, keys):  # then say what is wrong
+                    problems += check_fields(entry, kind, keys, spec.where,
+                                             prefix=f"{kind}.{asset_id}.")
                 if "prompt" not in entry:
                     problems.append(Problem(spec.location, f"{kind}.{asset_id}.prompt",
                                             "missing (every asset needs a prompt)"))
-                spec.fields = {**kinds[kind].defaults, **kind_defaults.get(kind, {}), **entry}
+                spec.fields = {**base[kind], **entry}
                 spec.explicit = frozenset(entry)
                 seen[asset_id] = spec
                 specs.append(spec)
@@ -190,7 +202,7 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
             for _name, found in plugins.call_each("validate_spec", spec=spec, project=project):
                 problems += found
     if problems:
-        raise UserError(problems)
+        raise UserError(list(dict.fromkeys(problems)))  # one broken shared file: one report
     cache.save({str(p) for p in files})
     return specs
 
@@ -201,36 +213,48 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
     problems = []
     models = project.models
     outputs: dict[str, AssetSpec] = {}
+    default_model = project.default_model
+    generators: dict[str, Any] = {}  # per model name: handles() may touch the disk
     families: dict[str, str] = {}
+    # (model name, scheduler) -> error message or None; schedulers are strings by now
+    sched_msgs: dict[tuple[str, str], str | None] = {}
     for spec in specs:
-        where = _locator(project, spec)
-        name = spec.get("model") or project.default_model
+        name = spec.fields.get("model") or default_model
         if name is None:
             problems.append(Problem(spec.location, f"{spec.kind}.{spec.id}.model",
                                     "missing, and assetforge.toml has no default_model "
                                     f"(models: {', '.join(models) or 'none'})"))
             continue
         if name not in models:
-            problems.append(Problem(where("model"), f"{spec.kind}.{spec.id}.model",
+            problems.append(Problem(_locator(project, spec)("model"),
+                                    f"{spec.kind}.{spec.id}.model",
                                     f"unknown model {name!r}" + did_you_mean(name, models)
                                     + f"; add a [models.{name}] table to assetforge.toml"))
             continue
-        gen = plugins.generator_for(models[name])
-        sched = spec.get("scheduler")
-        msg = None
-        if sched not in gen.schedulers:
-            msg = (f"unknown scheduler {sched!r}" + did_you_mean(sched, gen.schedulers)
-                   + f"; known: {', '.join(gen.schedulers)}")
-        elif hasattr(gen, "validate_scheduler"):  # some schedulers suit only some families
-            if name not in families:
-                families[name] = gen.identify(models[name], project).family
-            msg = gen.validate_scheduler(sched, families[name])
+        sched = spec.fields.get("scheduler")
+        if (name, sched) in sched_msgs:
+            msg = sched_msgs[name, sched]
+        else:
+            gen = generators.get(name)
+            if gen is None:
+                gen = generators[name] = plugins.generator_for(models[name])
+            msg = None
+            if sched not in gen.schedulers:
+                msg = (f"unknown scheduler {sched!r}" + did_you_mean(sched, gen.schedulers)
+                       + f"; known: {', '.join(gen.schedulers)}")
+            elif hasattr(gen, "validate_scheduler"):  # some schedulers suit only some families
+                if name not in families:
+                    families[name] = gen.identify(models[name], project).family
+                msg = gen.validate_scheduler(sched, families[name])
+            sched_msgs[name, sched] = msg
         if msg:
-            problems.append(Problem(where("scheduler"), f"{spec.kind}.{spec.id}.scheduler", msg))
+            problems.append(Problem(_locator(project, spec)("scheduler"),
+                                    f"{spec.kind}.{spec.id}.scheduler", msg))
         for out in output_paths(spec, kinds[spec.kind].output_dir):
             other = outputs.get(out.lower())
             if other is not None and other is not spec:
-                problems.append(Problem(where("output"), f"{spec.kind}.{spec.id}.output",
+                problems.append(Problem(_locator(project, spec)("output"),
+                                        f"{spec.kind}.{spec.id}.output",
                                         f"writes {out}, as does asset {other.id!r} "
                                         f"({other.location})"))
             outputs[out.lower()] = spec
@@ -248,7 +272,7 @@ def _locator(project: Project, spec: AssetSpec):
 
 
 def view_names(spec: AssetSpec) -> list[str | None]:
-    views = spec.get("views")
+    views = spec.fields.get("views")
     if not views:
         return [None]
     return list(views)
@@ -256,7 +280,7 @@ def view_names(spec: AssetSpec) -> list[str | None]:
 
 def output_path(spec: AssetSpec, view: str | None, folder: str) -> str:
     """Output path relative to output_dir (POSIX): ``output``, else ``folder/ID[_VIEW].png``."""
-    out = spec.get("output")
+    out = spec.fields.get("output")
     if out:
         out = out.replace("\\", "/")
         if view is None:

@@ -96,7 +96,7 @@ def _explain(changed: list[str]) -> str:
 
 def check_output(project: Project, job: Job, last: LastBuild) -> tuple[str, str]:
     """Compare the output on disk with its record: stat first, hash only when stat differs."""
-    path = os.path.join(project.output_dir, job.output)  # a str: 10,000 Path joins cost 40 ms
+    path = project.output_prefix + job.output  # a str: 10,000 Path joins cost 40 ms
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from . import hookspecs
+from .entrypoints import entry_points
 from .errors import PluginError, UserError
 
 if TYPE_CHECKING:
@@ -38,6 +37,20 @@ class PluginInfo:
     hooks: tuple[str, ...]
 
 
+class _Manager(pluggy.PluginManager):
+    """A pluggy manager that counts (un)registrations, so hook call lists can be cached."""
+
+    generation = 0
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        self.generation += 1
+        return super().register(plugin, name)
+
+    def unregister(self, plugin: Any = None, name: str | None = None) -> Any:
+        self.generation += 1
+        return super().unregister(plugin, name)
+
+
 class Plugins:
     """A loaded set of plugins and the hook calls the core makes through them."""
 
@@ -46,6 +59,8 @@ class Plugins:
         self._versions = versions
         self._generators: list[Generator] | None = None
         self._keys: dict[str, ManifestKey] | None = None
+        self._calls: dict[str, list[tuple[str, Any, tuple[str, ...]]]] = {}
+        self._calls_generation: int | None = None
 
     @property
     def hook(self) -> Any:
@@ -91,20 +106,38 @@ class Plugins:
         An exception is re-raised as ``PluginError`` naming the plugin, so a failing plugin
         fails only the asset it was working on and the record says which plugin it was.
         """
-        caller = getattr(self.pm.hook, hook_name)
         results = []
-        # pluggy keeps implementations last-registered-first; reverse for registration order.
-        for impl in reversed(caller.get_hookimpls()):
-            args = [kwargs[a] for a in impl.argnames]
+        names = tuple(kwargs)
+        for name, function, argnames in self._impls(hook_name):
             try:
-                res = impl.function(*args)
+                if argnames == names:  # the usual case: every argument, in the spec's order
+                    res = function(*kwargs.values())
+                else:
+                    res = function(*[kwargs[a] for a in argnames])
             except UserError:
                 raise
             except Exception as e:  # noqa: BLE001 - attributed and re-raised
-                raise PluginError(impl.plugin_name, e) from e
+                raise PluginError(name, e) from e
             if res is not None:
-                results.append((impl.plugin_name, res))
+                results.append((name, res))
         return results
+
+    def _impls(self, hook_name: str) -> list[tuple[str, Any, tuple[str, ...]]]:
+        """(plugin name, function, argument names) of a hook's implementations, in
+        registration order. Planning calls hooks once per asset, so this is kept until a
+        plugin is registered or unregistered (``_Manager.generation``)."""
+        generation = getattr(self.pm, "generation", None)
+        if generation is None or generation != self._calls_generation:
+            self._calls.clear()
+            self._calls_generation = generation
+        calls = self._calls.get(hook_name)
+        if calls is None:
+            # pluggy keeps implementations last-registered-first; reverse for registration
+            # order.
+            impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+            calls = [(i.plugin_name, i.function, tuple(i.argnames)) for i in reversed(impls)]
+            self._calls[hook_name] = calls
+        return calls
 
     def generation_contexts(self, ctx: Any) -> list[tuple[str, AbstractContextManager[None]]]:
         return self.call_each("generation_context", ctx=ctx)
@@ -112,7 +145,7 @@ class Plugins:
 
 def _load_entry_points(pm: pluggy.PluginManager, allowed: set[str] | None,
                        versions: dict[str, tuple[str, str]]) -> None:
-    for ep in importlib.metadata.entry_points(group=GROUP):
+    for ep in entry_points(GROUP):
         if allowed is not None and ep.name not in allowed and ep.name not in ALWAYS:
             continue
         if pm.get_plugin(ep.name) is not None:
@@ -124,8 +157,7 @@ def _load_entry_points(pm: pluggy.PluginManager, allowed: set[str] | None,
                   f"{type(e).__name__}: {e}", file=sys.stderr)
             continue
         pm.register(module, name=ep.name)
-        dist = ep.dist
-        versions[ep.name] = (dist.version if dist else "0", f"entry point ({dist.name if dist else '?'})")
+        versions[ep.name] = (ep.dist_version, f"entry point ({ep.dist_name})")
 
 
 def _load_project_plugins(pm: pluggy.PluginManager, folder: Path, allowed: set[str] | None,
@@ -154,7 +186,7 @@ def _import_file(mod_name: str, path: Path) -> ModuleType:
 
 def load_plugins(project: Project | None = None, extra: list[ModuleType] | None = None) -> Plugins:
     """Build a plugin manager for ``project`` (entry points + its plugin folder)."""
-    pm = pluggy.PluginManager(GROUP)
+    pm = _Manager(GROUP)
     pm.add_hookspecs(hookspecs)
     env = os.environ.get("ASSETFORGE_PLUGINS")
     allowed = {n.strip() for n in env.split(",") if n.strip()} if env is not None else None

@@ -43,6 +43,8 @@ class Project:
     lines: dict[tuple[str, ...], int] = field(default_factory=dict)
     _file_hasher: Any = None
     cache_dir_override: Path | None = None  # ``--cache-dir``: wins over env and config
+    _resolved: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False,
+                                                   compare=False)
 
     # -- settings --------------------------------------------------------------------------
     def setting(self, key: str) -> Any:
@@ -54,7 +56,22 @@ class Project:
 
     @property
     def output_dir(self) -> Path:
-        return (self.root / self.setting("output_dir")).resolve()
+        return self._output()[0]
+
+    @property
+    def output_prefix(self) -> str:
+        """``output_dir`` as a string ending in a separator: planning joins one per job."""
+        return self._output()[1]
+
+    def _output(self) -> tuple[Path, str]:
+        # Planning asks once per job; resolve() costs ~50 µs, so remember it per setting.
+        value = self.setting("output_dir")
+        hit = self._resolved.get("output_dir")
+        if hit is None or hit[0] != (self.root, value):
+            path = (self.root / value).resolve()
+            hit = (self.root, value), (path, os.path.join(path, ""))
+            self._resolved["output_dir"] = hit
+        return hit[1]
 
     @property
     def database(self) -> Path:
@@ -235,8 +252,9 @@ def check_config(project: Project) -> list[Problem]:
                                 "must stay inside the project folder"))
     dm = project.setting("default_model")
     if dm and dm not in cfg.get("models", {}):
-        problems.append(Problem(project.where("project", "default_model"), "project.default_model",
-                                f"no [models.{dm}] table" + did_you_mean(dm, cfg.get("models", {}))))
+        problems.append(Problem(project.where("project", "default_model"),
+                                "project.default_model", f"no [models.{dm}] table"
+                                + did_you_mean(dm, cfg.get("models", {}))))
     return problems
 
 

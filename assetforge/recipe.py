@@ -7,9 +7,11 @@ versions are metadata recorded beside the recipe, never inside it.
 from __future__ import annotations
 
 import hashlib
+import math
+from json.encoder import encode_basestring
 from typing import Any
 
-from .hashing import json_hash
+from .hashing import bytes_hash, fragments, json_hash
 from .interfaces import AssetSpec, Generator, Job, ModelIdentity, RecipePart
 from .manifest import output_path, view_names
 
@@ -36,18 +38,19 @@ def make_jobs(spec: AssetSpec, salt: str, default_model: str | None, folder: str
     """Split an (expanded) asset into jobs, one per view; views share the seed."""
     f = spec.fields
     seed = f["seed"] if "seed" in f else derive_seed(spec.id, salt)
-    jobs = []
-    for view in view_names(spec):
-        prompt = f["prompt"] if view is None else f"{f['prompt']}, {_view_suffix(spec, view)}"
-        jobs.append(Job(
-            asset_id=spec.id, kind=spec.kind, view=view, prompt=prompt,
-            negative_prompt=f.get("negative_prompt", ""), seed=seed,
-            width=f["width"], height=f["height"], steps=f["steps"],
-            guidance=float(f["guidance"]), scheduler=f["scheduler"],
-            model=f.get("model") or default_model or "",
-            output=output_path(spec, view, folder), spec=spec,
-        ))
-    return jobs
+    prompt, negative = f["prompt"], f.get("negative_prompt", "")
+    width, height, steps = f["width"], f["height"], f["steps"]
+    guidance, scheduler = float(f["guidance"]), f["scheduler"]
+    model = f.get("model") or default_model or ""
+    # Positional: planning makes one Job per asset, and keywords cost a third more.
+    if not f.get("views"):  # most assets: one job
+        return [Job(spec.id, spec.kind, None, prompt, negative, seed, width, height, steps,
+                    guidance, scheduler, model, output_path(spec, None, folder), spec)]
+    return [Job(spec.id, spec.kind, view,
+                prompt if view is None else f"{prompt}, {_view_suffix(spec, view)}",
+                negative, seed, width, height, steps, guidance, scheduler, model,
+                output_path(spec, view, folder), spec)
+            for view in view_names(spec)]
 
 
 def make_recipe(job: Job, model: ModelIdentity, generator: Generator,
@@ -66,12 +69,49 @@ def make_recipe(job: Job, model: ModelIdentity, generator: Generator,
         "generator": {"name": generator.name, "version": generator.version,
                       **generator.recipe_fields(job, model)},
         "plugins": {p.plugin: {"version": p.version, "params": p.params}
-                    for p in sorted(parts, key=lambda p: p.plugin)},
+                    for p in (sorted(parts, key=_by_plugin) if len(parts) > 1 else parts)},
     }
 
 
+def _by_plugin(part: RecipePart) -> str:
+    return part.plugin
+
+
 def recipe_hash(recipe: dict[str, Any]) -> str:
-    return json_hash(recipe)
+    """The cache key: the tagged sha256 of the recipe's canonical JSON."""
+    text = _recipe_text(recipe)
+    return json_hash(recipe) if text is None else bytes_hash(text.encode("utf-8"))
+
+
+_RECIPE_KEYS = frozenset(("recipe_version", "prompt", "negative_prompt", "seed", "width",
+                          "height", "steps", "guidance", "scheduler", "model", "generator",
+                          "plugins"))
+
+
+def _recipe_text(r: dict[str, Any]) -> str | None:
+    """``canonical_json(r)`` for a recipe as make_recipe makes it, spelled out (a no-op build
+    hashes one per job and this is twice as fast); None for anything else.
+    tests/test_canonical_json.py checks that both agree."""
+    if r.keys() != _RECIPE_KEYS:
+        return None
+    prompt, negative, scheduler = r["prompt"], r["negative_prompt"], r["scheduler"]
+    version, seed, width, height, steps = (r["recipe_version"], r["seed"], r["width"],
+                                           r["height"], r["steps"])
+    guidance, model, generator, plugins = r["guidance"], r["model"], r["generator"], r["plugins"]
+    if not (type(prompt) is str and type(negative) is str and type(scheduler) is str
+            and type(version) is int and type(seed) is int and type(width) is int
+            and type(height) is int and type(steps) is int and type(guidance) is float
+            and math.isfinite(guidance) and type(model) is dict and type(generator) is dict
+            and type(plugins) is dict):
+        return None
+    # The three tables are the same for most jobs of a project: remembered together.
+    g_text, m_text, p_text = fragments(generator, model, plugins)
+    return (f'{{"generator":{g_text},"guidance":{float.__repr__(guidance)},'
+            f'"height":{height},"model":{m_text},'
+            f'"negative_prompt":{encode_basestring(negative)},"plugins":{p_text},'
+            f'"prompt":{encode_basestring(prompt)},"recipe_version":{version},'
+            f'"scheduler":{encode_basestring(scheduler)},"seed":{seed},"steps":{steps},'
+            f'"width":{width}}}')
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:

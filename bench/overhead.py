@@ -2,12 +2,21 @@
 
 The same N assets (same prompts, seeds, size, steps, scheduler) are generated
   (a) by `Builder.build()` — manifest parsing, planning, plugins, PNG encoding with metadata,
-      atomic writes, SQLite records — and
-  (b) by a plain loop over one loaded StableDiffusionPipeline,
-in the same process, alternating, best of --repeat each. Prints the ratio (target <= 1.03) and
-checks that the images are pixel-identical.
+      atomic writes, the output cache, SQLite records — and
+  (b) by a plain loop over one loaded StableDiffusionPipeline that saves each image as a PNG
+      file, as any script that makes assets must,
+in the same process, alternating, best of --repeat each, after one warm-up run of each side
+(imports: torch for both, SQLAlchemy/Alembic for AssetForge). Checks that the images are
+pixel-identical and prints the ratio (target <= 1.03), also against the loop's generation alone
+(its PNG saving left out).
 
-    .venv/bin/python bench/overhead.py [--assets 8] [--size 256] [--steps 10] [--repeat 2]
+On a shared machine the diffusers call itself varies by ±15% between runs, which buries a
+3% target. Both sides make that same call on the same inputs (the identical images prove the
+same work), so the time inside ``StableDiffusionPipeline.__call__`` is measured apart, and the
+second verdict compares what each side spends *outside* it, added to the fastest call time:
+the overhead without the noise of the shared work.
+
+    .venv/bin/python bench/overhead.py [--assets 8] [--size 256] [--steps 10] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +73,9 @@ def assetforge_run(root: Path) -> tuple[float, dict[str, np.ndarray]]:
     return elapsed, images
 
 
-def hand_run(folder: Path, n: int, size: int, steps: int) -> tuple[float, dict[str, np.ndarray]]:
+def hand_run(folder: Path, n: int, size: int, steps: int, out: Path
+             ) -> tuple[float, float, dict[str, np.ndarray]]:
+    """(seconds in all, seconds of them spent saving PNGs, images)."""
     import torch
     from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline
 
@@ -74,14 +86,43 @@ def hand_run(folder: Path, n: int, size: int, steps: int) -> tuple[float, dict[s
     pipe.set_progress_bar_config(disable=True)
     pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
     images = {}
+    saving = 0.0
+    out.mkdir(parents=True, exist_ok=True)
     for i, prompt in enumerate(prompts(n)):
         asset = f"t{i:03d}"
         gen = torch.Generator("cpu").manual_seed(derive_seed(asset, "bench"))
         latents = torch.randn((1, 4, size // 8, size // 8), generator=gen)
-        out = pipe(prompt=prompt, width=size, height=size, num_inference_steps=steps,
-                   guidance_scale=7.0, latents=latents, generator=gen).images[0]
-        images[asset] = np.asarray(out.convert("RGB"))
-    return time.perf_counter() - t, images
+        image = pipe(prompt=prompt, width=size, height=size, num_inference_steps=steps,
+                     guidance_scale=7.0, latents=latents, generator=gen).images[0]
+        started = time.perf_counter()
+        image.save(out / f"{asset}.png")
+        saving += time.perf_counter() - started
+        images[asset] = np.asarray(image.convert("RGB"))
+    return time.perf_counter() - t, saving, images
+
+
+class PipelineClock:
+    """Seconds spent inside ``StableDiffusionPipeline.__call__`` (both sides call it)."""
+
+    def __init__(self) -> None:
+        from diffusers import StableDiffusionPipeline
+
+        self.inside = 0.0
+        original = StableDiffusionPipeline.__call__
+        clock = self
+
+        def timed(pipe: Any, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(pipe, *args, **kwargs)
+            finally:
+                clock.inside += time.perf_counter() - started
+
+        StableDiffusionPipeline.__call__ = timed
+
+    def take(self) -> float:
+        value, self.inside = self.inside, 0.0
+        return value
 
 
 def main() -> None:
@@ -89,7 +130,7 @@ def main() -> None:
     ap.add_argument("--assets", type=int, default=8)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     os.environ.setdefault("ASSETFORGE_MODEL_CACHE",
                           str(Path(__file__).resolve().parents[1] / ".cache" / "models"))
@@ -103,22 +144,45 @@ def main() -> None:
         (root / "assetforge.toml").write_text(CONFIG.format(size=args.size, steps=args.steps))
         (root / "manifests" / "m.toml").write_text("\n".join(
             f'[texture.t{i:03d}]\nprompt = "{p}"\n' for i, p in enumerate(prompts(args.assets))))
-        hand_run(folder, 1, 64, 1)  # warm imports and caches for both sides
-        af_times, hand_times = [], []
+        warm = Path(tmp) / "warm"
+        (warm / "manifests").mkdir(parents=True)
+        (warm / "assetforge.toml").write_text(CONFIG.format(size=64, steps=1))
+        (warm / "manifests" / "m.toml").write_text('[texture.w]\nprompt = "warm-up"\n')
+        hand_run(folder, 1, 64, 1, Path(tmp) / "hand-warm")  # warm imports and caches
+        assetforge_run(warm)
+        clock = PipelineClock()
+        af_times, hand_times, gen_times, calls, af_out, hand_out = [], [], [], [], [], []
         for _ in range(args.repeat):
             t_af, af_images = assetforge_run(root)
-            t_hand, hand_images = hand_run(folder, args.assets, args.size, args.steps)
+            inside = clock.take()
+            calls.append(inside)
+            af_out.append(t_af - inside)
+            t_hand, t_save, hand_images = hand_run(folder, args.assets, args.size, args.steps,
+                                                   Path(tmp) / "hand")
+            inside = clock.take()
+            calls.append(inside)
+            hand_out.append(t_hand - inside)
             af_times.append(t_af)
             hand_times.append(t_hand)
+            gen_times.append(t_hand - t_save)
         identical = all(np.array_equal(af_images[k], hand_images[k]) for k in hand_images)
+        identical = identical and af_images.keys() == hand_images.keys()
         ratio = min(af_times) / min(hand_times)
         print(f"{args.assets} assets, {args.size}px, {args.steps} steps, euler_a, CPU")
         print(f"  hand-written loop : best {min(hand_times):.2f} s  "
-              f"({', '.join(f'{t:.2f}' for t in hand_times)})")
+              f"({', '.join(f'{t:.2f}' for t in hand_times)}); without saving PNGs "
+              f"{min(gen_times):.2f} s")
         print(f"  assetforge build  : best {min(af_times):.2f} s  "
               f"({', '.join(f'{t:.2f}' for t in af_times)})")
         print(f"  ratio assetforge/hand = {ratio:.3f} (target <= 1.03) -> "
-              f"{'OK' if ratio <= 1.03 else 'OVER'}")
+              f"{'OK' if ratio <= 1.03 else 'OVER'}; against generation alone "
+              f"{min(af_times) / min(gen_times):.3f}")
+        call = min(calls)
+        steady = (call + min(af_out)) / (call + min(hand_out))
+        print(f"  outside the diffusers call: assetforge {min(af_out):.2f} s, hand "
+              f"{min(hand_out):.2f} s (best); the call itself {call:.2f}-{max(calls):.2f} s")
+        print(f"  ratio with the shared call at its best = {steady:.3f} (target <= 1.03) -> "
+              f"{'OK' if steady <= 1.03 else 'OVER'}")
         print(f"  images identical: {identical}")
 
 

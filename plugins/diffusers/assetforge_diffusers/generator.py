@@ -15,11 +15,12 @@ Model table options (``[models.NAME]`` besides ``source``):
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assetforge import entrypoints
 from assetforge.errors import Problem, UserError
 from assetforge.hashing import json_hash
 from assetforge.interfaces import GenerationContext, Job, ModelConfig, ModelIdentity
@@ -44,10 +45,8 @@ NOISE = "cpu-generator-randn-float32-v1"
 
 
 def _version() -> str:
-    try:
-        return metadata.version(DIST)
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
+    # assetforge.entrypoints reads it without importing importlib.metadata (slow to import).
+    return entrypoints.version(DIST) or "0+unknown"
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,9 @@ class DiffusersGenerator:
         # The project of the last identify(): recipe_fields() gets no project, but the core
         # always identifies a model before making recipes with it.
         self._project: Project | None = None
+        # Its runtime, resolved on first use after each identify() (once per plan, not per job).
+        self._runtime: runtime.Runtime | None = None
+        self._devices: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
     # -- planning (torch-free) ---------------------------------------------------------------
     def handles(self, model: ModelConfig) -> bool:
@@ -172,7 +174,7 @@ class DiffusersGenerator:
 
     def identify(self, model: ModelConfig, project: Project) -> ModelIdentity:
         """Content identity and family, without torch (see identity.py for the rules)."""
-        self._project = project
+        self._project, self._runtime = project, None
         r = self._resolve(model, project)
 
         def folder_hash(f: _Folder) -> str:
@@ -227,7 +229,12 @@ class DiffusersGenerator:
             cls, overrides = schedulers.spec(job.scheduler, model.family)
         except ValueError as e:
             raise UserError([Problem(job.spec.where("scheduler"), "scheduler", str(e))]) from None
-        rt = runtime.resolve(project or self._project)
+        if project is not None:
+            rt = runtime.resolve(project)
+        else:
+            if self._runtime is None:
+                self._runtime = runtime.resolve(self._project)
+            rt = self._runtime
         return {
             "pipeline": FAMILY_PIPELINES[model.family],
             "scheduler_class": cls or "model default",
@@ -266,10 +273,17 @@ class DiffusersGenerator:
                            f"{type(e).__name__}: {e}{hint}") from None
 
     def device_of(self, loaded: Any) -> str:
-        """The device the pipeline runs on ("cpu", "cuda:0", "mps")."""
-        from . import pipeline
+        """The device the pipeline runs on ("cpu", "cuda:0", "mps").
 
-        return pipeline.device_of(loaded)
+        Asked once per job; diffusers finds it by walking the modules' parameters (6 ms), and
+        a loaded pipeline stays where load() put it, so it is remembered per pipeline.
+        """
+        device = self._devices.get(loaded)
+        if device is None:
+            from . import pipeline
+
+            device = self._devices[loaded] = pipeline.device_of(loaded)
+        return device
 
     def generate(self, loaded: Any, job: Job, ctx: GenerationContext) -> Image.Image:
         """One image: the job's scheduler, CPU-generator noise, the pipeline on its device."""

@@ -65,7 +65,8 @@ def _dtype_kwargs(rt: Runtime) -> dict[str, Any]:
 def _finish(pipe: Any, family: str, rt: Runtime) -> Any:
     if denoiser(pipe).dtype != getattr(torch, rt.dtype):  # the recipe promised this dtype
         pipe.to(dtype=getattr(torch, rt.dtype))
-    pipe.to(rt.device)
+    if rt.device != "cpu":  # from_pretrained loads onto the CPU; .to("cpu") walks every module
+        pipe.to(rt.device)
     pipe.set_progress_bar_config(disable=True)
     _STATES[pipe] = _State(family, pipe.scheduler)
     return pipe

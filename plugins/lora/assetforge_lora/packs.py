@@ -6,6 +6,7 @@ Planning reads packs for every asset, so parsed packs are cached per file and re
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import tomllib
@@ -75,7 +76,7 @@ class StylePack:
     def family(self) -> str | None:
         return self.settings.get("family")
 
-    @property
+    @functools.cached_property  # asked once per styled asset while planning
     def settings_hash(self) -> str:
         """Hash of what in style.toml can change an image (not description or licence)."""
         keep = {k: v for k, v in self.settings.items() if k not in NOT_IN_IMAGE and k != "lora"}
@@ -96,7 +97,13 @@ def styles_dir(project: Project) -> Path:
     if not isinstance(value, str) or not value:
         raise UserError([Problem(project.where("plugins", "lora", "styles_dir"),
                                  "plugins.lora.styles_dir", "expected a folder path string")])
-    return project.resolve_path(value)
+    folder = _DIRS.get((project.root, value))
+    if folder is None:  # planning asks several times per styled asset
+        folder = _DIRS[project.root, value] = project.resolve_path(value)
+    return folder
+
+
+_DIRS: dict[tuple[Path, str], Path] = {}
 
 
 def available(project: Project) -> list[str]:
@@ -108,7 +115,14 @@ def available(project: Project) -> list[str]:
 
 
 def pack_toml(project: Project, name: str) -> Path:
-    return styles_dir(project) / name / STYLE_FILE
+    folder = styles_dir(project)
+    path = _TOMLS.get((folder, name))
+    if path is None:
+        path = _TOMLS[folder, name] = folder / name / STYLE_FILE
+    return path
+
+
+_TOMLS: dict[tuple[Path, str], Path] = {}
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -129,12 +143,14 @@ def _stamp(paths: list[Path]) -> tuple:
 
 def load_pack(project: Project, name: str) -> StylePack:
     """Parse style pack ``name`` (cached); raise ``UserError`` naming style.toml and line."""
-    toml = pack_toml(project, name).resolve()
-    cached = _CACHE.get(toml)
-    if cached is not None and _stamp([toml, *(lf.path for lf in cached[1].loras)]) == cached[0]:
+    # Keyed by the path as found, not resolved: planning asks several times per styled asset
+    # and resolve() costs more than the rest. The stamp stats it (through any symlink).
+    found = pack_toml(project, name)
+    cached = _CACHE.get(found)
+    if cached is not None and _stamp([found, *(lf.path for lf in cached[1].loras)]) == cached[0]:
         return cached[1]
-    pack = parse_pack(name, toml)  # errors are not cached: a fix must show at once
-    _CACHE[toml] = (_stamp([toml, *(lf.path for lf in pack.loras)]), pack)
+    pack = parse_pack(name, found.resolve())  # errors are not cached: a fix must show at once
+    _CACHE[found] = (_stamp([found, *(lf.path for lf in pack.loras)]), pack)
     return pack
 
 

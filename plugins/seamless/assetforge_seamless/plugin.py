@@ -17,6 +17,7 @@ assetforge.toml::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,12 @@ def recipe_parts(job: Job, project: Project) -> RecipePart | None:
     tiling = tiling_of(job.spec)
     if tiling == "none":
         return None
+    return _recipe_part(tiling)
+
+
+@functools.cache
+def _recipe_part(tiling: str) -> RecipePart:
+    """Made once per tiling value (planning asks once per asset); read-only, like recipes."""
     return RecipePart(PLUGIN_NAME, __version__, {
         "tiling": tiling,
         "padding": padding_description(tiling),
