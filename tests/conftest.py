@@ -62,3 +62,24 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: on a busy 2-core machine OpenMP spinning makes two
+    threads up to 10x slower. (Thread count can change CPU results by a grey level, so tests
+    that compare images generate both sides under the same setting.)"""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def sd15() -> Path:
+    """The tiny SD 1.5 diffusers folder (built on first use)."""
+    from assetforge_diffusers.tiny import ensure_tiny_model
+
+    return ensure_tiny_model("tiny-sd15")

@@ -25,6 +25,8 @@ ESRGAN = Path("models") / "tiny-esrgan-x4.safetensors"
 BUILT_IN = {"diffusers": "assetforge-diffusers", "lora": "assetforge-lora",
             "seamless": "assetforge-seamless", "upscale": "assetforge-upscale"}
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _load_demo() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The demo's config and its assets: id -> fields merged over their kind defaults."""
@@ -46,17 +48,6 @@ def _expected_size(fields: dict[str, Any]) -> tuple[int, int]:
         return size, size
     factor = fields.get("upscale", {}).get("factor", 1)
     return fields["width"] * factor, fields["height"] * factor
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread, as in the other generating tests: on a busy 2-core machine OpenMP
-    spinning makes two threads several times slower (measured 13 s vs 59-133 s for the demo)."""
-    torch = pytest.importorskip("torch")
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _show(root: Path, asset_id: str) -> dict[str, Any]:

@@ -27,22 +27,11 @@ from assetforge.recipe import make_jobs
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine OpenMP spinning makes 2 threads 10x slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- fixtures --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def sd15() -> Path:
-    from assetforge_diffusers.tiny import ensure_tiny_model
-
-    return ensure_tiny_model("tiny-sd15")
 
 
 @pytest.fixture(scope="module")

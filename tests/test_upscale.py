@@ -33,13 +33,7 @@ from assetforge_upscale.testing import build_tiny_esrgan  # noqa: E402
 SIZE = 64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine OpenMP spinning makes 2 threads 10x slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
