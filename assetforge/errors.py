@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 from .interfaces import Location
 
@@ -38,3 +41,12 @@ class PluginError(Exception):
         self.plugin = plugin
         self.error = error
         super().__init__(f"plugin {plugin!r}: {type(error).__name__}: {error}")
+
+
+def toml_problem(path: Path, e: tomllib.TOMLDecodeError) -> Problem:
+    # Python 3.11's TOMLDecodeError carries the position only in its message.
+    msg = str(e)
+    m = re.search(r" \(at line (\d+), column (\d+)\)", msg)
+    line = int(m.group(1)) if m else 0
+    msg = msg[:m.start()] if m else msg
+    return Problem(Location(path, line), None, f"invalid TOML: {msg}")

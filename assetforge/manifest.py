@@ -10,10 +10,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, UserError
+from .errors import Problem, UserError, toml_problem
 from .interfaces import AssetKind, AssetSpec, Location, ManifestKey, SourceFile
 from .plugins import Plugins
-from .project import Project, toml_problem, type_names
+from .project import Project, type_names
 from .suggest import did_you_mean
 
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")

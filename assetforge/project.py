@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, UserError
+from .errors import Problem, UserError, toml_problem
 from .interfaces import Location, ModelConfig
 from .suggest import did_you_mean
 from .tomlpos import key_lines
@@ -181,24 +180,12 @@ def load_project(path: Path | None = None) -> Project:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise UserError([_toml_problem(cfg_path, e)]) from None
+        raise UserError([toml_problem(cfg_path, e)]) from None
     project = Project(root, cfg_path, data, key_lines(text))
     problems = check_config(project)
     if problems:
         raise UserError(problems)
     return project
-
-
-def _toml_problem(path: Path, e: tomllib.TOMLDecodeError) -> Problem:
-    # Python 3.11's TOMLDecodeError carries the position only in its message.
-    msg = str(e)
-    m = re.search(r" \(at line (\d+), column (\d+)\)", msg)
-    line = int(m.group(1)) if m else 0
-    msg = msg[:m.start()] if m else msg
-    return Problem(Location(path, line), None, f"invalid TOML: {msg}")
-
-
-toml_problem = _toml_problem
 
 
 def _check_table(project: Project, table: dict, spec: dict, path: tuple[str, ...]) -> list[Problem]:
@@ -211,18 +198,16 @@ def _check_table(project: Project, table: dict, spec: dict, path: tuple[str, ...
             continue
         types = spec[key][0]
         if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-            problems.append(Problem(where, dotted, f"expected {_type_names(types)}, "
+            problems.append(Problem(where, dotted, f"expected {type_names(types)}, "
                                     f"got {type(value).__name__}"))
     return problems
 
 
-def _type_names(types: tuple[type, ...]) -> str:
+def type_names(types: tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
              list: "a list", dict: "a table"}
     return " or ".join(names.get(t, t.__name__) for t in types)
 
-
-type_names = _type_names
 
 
 def check_config(project: Project) -> list[Problem]:
@@ -247,7 +232,7 @@ def check_config(project: Project) -> list[Problem]:
                                     "missing: a local folder, a .safetensors file, a hub id "
                                     "or builtin:tiny-sd15"))
     out = project.setting("output_dir")
-    if isinstance(out, str) and not _inside(project.root, project.root / out):
+    if isinstance(out, str) and not inside(project.root, project.root / out):
         problems.append(Problem(project.where("project", "output_dir"), "project.output_dir",
                                 "must stay inside the project folder"))
     dm = project.setting("default_model")
@@ -258,12 +243,10 @@ def check_config(project: Project) -> list[Problem]:
     return problems
 
 
-def _inside(root: Path, path: Path) -> bool:
+def inside(root: Path, path: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
         return True
     except ValueError:
         return False
 
-
-inside = _inside

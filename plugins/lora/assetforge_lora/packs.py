@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assetforge.errors import Problem, UserError
+from assetforge.errors import Problem, UserError, toml_problem
 from assetforge.hashing import json_hash
 from assetforge.interfaces import Location
 from assetforge.suggest import did_you_mean
@@ -165,7 +165,7 @@ def parse_pack(name: str, toml: Path) -> StylePack:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise UserError([_toml_problem(toml, e)]) from None
+        raise UserError([toml_problem(toml, e)]) from None
     lines = key_lines(text)
     problems: list[Problem] = []
 
@@ -251,14 +251,6 @@ def _array_table_lines(text: str, name: str) -> list[int]:
             if "]" in line and line.count("[") <= line.count("]"):
                 break
     return found
-
-
-def _toml_problem(path: Path, e: tomllib.TOMLDecodeError) -> Problem:
-    # Python 3.11's TOMLDecodeError has no lineno attribute: the line is only in the message.
-    msg = str(e)
-    m = re.search(r" \(at line (\d+), column \d+\)$", msg)
-    line = getattr(e, "lineno", 0) or (int(m.group(1)) if m else 0)
-    return Problem(Location(path, line), None, f"invalid TOML: {msg[:m.start()] if m else msg}")
 
 
 def weight_problem(weight: Any) -> str | None:
