@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from synthetic import write_project
+
 CONFIG = """\
 [project]
 name = "bench"
@@ -35,14 +37,8 @@ steps = 1
 """
 
 
-def make_project(root: Path, n: int, per_file: int = 100) -> None:
-    (root / "manifests").mkdir(parents=True)
-    (root / "assetforge.toml").write_text(CONFIG)
-    for f in range(0, n, per_file):
-        lines = []
-        for i in range(f, min(n, f + per_file)):
-            lines.append(f'[texture.t{i:05d}]\nprompt = "texture number {i}, stone"\n')
-        (root / "manifests" / f"m{f // per_file:03d}.toml").write_text("\n".join(lines))
+def make_project(root: Path, n: int) -> None:
+    write_project(root, CONFIG, n, prompt="texture number {i}, stone")
 
 
 def seed_records(root: Path) -> int:

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from synthetic import write_project
+
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ASSETFORGE_MODEL_CACHE", str(REPO / ".cache" / "models"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -41,13 +43,8 @@ negative_prompt = "{negative}"
 """
 
 
-def make_project(root: Path, n: int, per_file: int = 100) -> None:
-    (root / "manifests").mkdir(parents=True)
-    (root / "assetforge.toml").write_text(CONFIG.format(negative="blurry"))
-    for f in range(0, n, per_file):
-        entries = [f'[texture.t{i:05d}]\nprompt = "dungeon texture {i}"\n'
-                   for i in range(f, min(n, f + per_file))]
-        (root / "manifests" / f"m{f // per_file:03d}.toml").write_text("\n".join(entries))
+def make_project(root: Path, n: int) -> None:
+    write_project(root, CONFIG.format(negative="blurry"), n)
 
 
 def timed_build(root: Path, expect: str) -> tuple[float, dict[str, int], int]:

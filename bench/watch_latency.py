@@ -24,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 
+from synthetic import write_project
+
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ASSETFORGE_MODEL_CACHE", str(REPO / ".cache" / "models"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,14 +46,8 @@ steps = 2
 """
 
 
-def make_project(root: Path, n: int, per_file: int = 50) -> Path:
-    (root / "manifests").mkdir(parents=True)
-    (root / "assetforge.toml").write_text(CONFIG)
-    for f in range(0, n, per_file):
-        entries = [f'[texture.t{i:05d}]\nprompt = "dungeon texture {i}"\n'
-                   for i in range(f, min(n, f + per_file))]
-        (root / "manifests" / f"m{f // per_file:03d}.toml").write_text("\n".join(entries))
-    return root / "manifests" / "m000.toml"
+def make_project(root: Path, n: int) -> Path:
+    return write_project(root, CONFIG, n, per_file=50)[0]
 
 
 def editor_save(path: Path, text: str) -> float:
