@@ -30,6 +30,9 @@ PROJECT_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
 GENERATION_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     "device": ((str,), "auto", "auto, cpu, cuda, cuda:N or mps"),
     "dtype": ((str,), "auto", "auto, float32, float16 or bfloat16"),
+    # CPU results depend on torch's intra-op thread count (by a grey level): pin it for
+    # byte-identical outputs across machines with different core counts. 0 = torch's default.
+    "threads": ((int,), 0, "torch CPU threads (0: torch's default)"),
 }
 TOP_LEVEL = ("project", "generation", "models", "kinds", "plugins")
 
@@ -110,10 +113,10 @@ class Project:
     def generation(self) -> dict[str, Any]:
         out = {k: v[1] for k, v in GENERATION_KEYS.items()}
         out.update(self.config.get("generation", {}))
-        for key in ("device", "dtype"):
+        for key in ("device", "dtype", "threads"):
             env = os.environ.get(f"ASSETFORGE_{key.upper()}")
             if env:
-                out[key] = env
+                out[key] = int(env) if key == "threads" and env.isdigit() else env
         return out
 
     @property

@@ -183,3 +183,22 @@ source = "builtin:tiny-sd3"
         with Image.open(root / "assets" / "textures" / f"{a}.png") as im:
             assert im.size == (64, 64)
             assert np.asarray(im).std() > 0  # a real image, not a blank
+
+
+def test_generation_threads_setting_is_applied_and_recorded(make_project):
+    """[generation] threads pins torch's CPU thread count (it changes CPU bytes by a grey
+    level), and each record says which count generated it."""
+    import torch
+
+    old = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            root = make_project({"manifests/a.toml": '[tile.a]\nprompt = "a"\n'},
+                                extra_config=f"\n[generation]\nthreads = {n}\n", name=f"t{n}")
+            build_json(root)
+            with sqlite3.connect(root / ".assetforge" / "assetforge.db") as c:
+                row = c.execute("SELECT environment_json FROM generations").fetchone()
+            env = json.loads(row[0])
+            assert env["torch_threads"] == n
+    finally:
+        torch.set_num_threads(old)

@@ -252,6 +252,12 @@ class DiffusersGenerator:
         runtime.check(rt, project)
         from . import pipeline
 
+        threads = project.generation.get("threads")
+        if isinstance(threads, int) and threads > 0:
+            import torch
+
+            torch.set_num_threads(threads)
+
         try:
             if r.source.kind == "builtin":
                 folder = tiny.ensure_tiny_model(r.source.value)
