@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,24 @@ def open_project(ctx: click.Context) -> Project:
     if ctx.obj.get("cache_dir") is not None:
         project.cache_dir_override = ctx.obj["cache_dir"]
     return project
+
+
+@contextmanager
+def project_builder(ctx: click.Context) -> Iterator[Any]:
+    """A ``Builder`` for the command's project; user mistakes exit 2, the store is closed."""
+    from .engine import Builder
+
+    project = open_project(ctx)
+    builder = None
+    try:
+        builder = Builder(project)
+        builder.freeze_after_plan = _one_shot
+        yield builder
+    except UserError as e:
+        fail(e)
+    finally:
+        if builder is not None:
+            builder.close()
 
 
 def _waiting(message: str) -> None:
@@ -174,13 +194,8 @@ def build(ctx: click.Context, asset_ids: tuple[str, ...], dry_run: bool, force: 
     project = open_project(ctx)
     only = list(asset_ids) or None
     if check:
-        try:
-            builder = Builder(project)
-            builder.freeze_after_plan = _one_shot
+        with project_builder(ctx) as builder:
             result = builder.check(only)
-        except UserError as e:
-            fail(e)
-        builder.close()
         if as_json:
             emit(result.as_dict())
         else:
@@ -222,13 +237,8 @@ def build(ctx: click.Context, asset_ids: tuple[str, ...], dry_run: bool, force: 
 @click.pass_context
 def status(ctx: click.Context, as_json: bool, explain: bool) -> None:
     """Show each asset's plan status: new, changed, missing, modified, up-to-date."""
-    from .engine import Builder
-
-    project = open_project(ctx)
-    try:
-        plan = Builder(project).plan()
-    except UserError as e:
-        fail(e)
+    with project_builder(ctx) as builder:
+        plan = builder.plan()
     counts = plan.counts()
     if as_json:
         emit({"assets": [{"id": a.id, "status": a.status, "reason": a.reason,
@@ -426,19 +436,13 @@ def verify(ctx: click.Context, asset_ids: tuple[str, ...], regenerate: bool, sam
     Exit 1 when a file is modified, corrupted or missing, or a regenerated output differs.
     Results are recorded in the database.
     """
-    from .engine import Builder
     from .verify import verify as run_verify
 
     if sample is not None and not regenerate:
         fail(UserError("--sample needs --regenerate"))
-    project = open_project(ctx)
-    try:
-        builder = Builder(project)
+    with project_builder(ctx) as builder:
         report = run_verify(builder, list(asset_ids) or None, regenerate=regenerate,
                             sample=sample, seed=seed)
-    except UserError as e:
-        fail(e)
-    builder.close()
     if as_json:
         emit(report.as_dict())
     else:

@@ -44,3 +44,28 @@ def generation_count(root: Path) -> int:
         return 0
     with sqlite3.connect(db) as c:
         return c.execute("SELECT COUNT(*) FROM generations WHERE status='ok'").fetchone()[0]
+
+
+def unvalidated_specs(root: Path, manifest: str) -> dict[str, Any]:
+    """AssetSpecs of ``manifest`` (written to manifests/game.toml) with kind defaults merged as
+    the core merges them, by id, *without* validation: for calling a plugin's hooks directly on
+    values the core would reject."""
+    import textwrap
+    import tomllib
+
+    from assetforge.builtin_kinds import COMMON_DEFAULTS
+    from assetforge.interfaces import AssetSpec, SourceFile
+    from assetforge.project import load_project
+
+    project = load_project(root)
+    path = root / "manifests" / "game.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = textwrap.dedent(manifest)
+    path.write_text(text)
+    out = {}
+    for kind, table in tomllib.loads(text).items():
+        for asset_id, entry in table.items():
+            fields = {**COMMON_DEFAULTS, **project.kind_defaults(kind), **entry}
+            out[asset_id] = AssetSpec(asset_id, kind, fields, SourceFile(path, text),
+                                      frozenset(entry))
+    return out

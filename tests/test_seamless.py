@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import textwrap
-import tomllib
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -17,11 +16,11 @@ import numpy as np
 import pytest
 from assetforge_seamless import plugin, tiled_axes
 from assetforge_seamless.seam import axis_seam, grid_for, seam_metrics, seam_score, seam_scores
+from helpers import unvalidated_specs
 from PIL import Image
 
-from assetforge.builtin_kinds import COMMON_DEFAULTS
 from assetforge.errors import UserError
-from assetforge.interfaces import AssetSpec, GenerationContext, SourceFile
+from assetforge.interfaces import AssetSpec, GenerationContext
 from assetforge.project import load_project
 from assetforge.recipe import make_jobs
 
@@ -360,18 +359,7 @@ prompt = "a knight"
 
 def specs(root: Path, manifest: str = MANIFEST) -> dict[str, AssetSpec]:
     """AssetSpecs as the core makes them (kind defaults merged), by id."""
-    project = load_project(root)
-    path = root / "manifests" / "game.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = textwrap.dedent(manifest)
-    path.write_text(text)
-    out = {}
-    for kind, table in tomllib.loads(text).items():
-        for asset_id, entry in table.items():
-            fields = {**COMMON_DEFAULTS, **project.kind_defaults(kind), **entry}
-            out[asset_id] = AssetSpec(asset_id, kind, fields, SourceFile(path, text),
-                                      frozenset(entry))
-    return out
+    return unvalidated_specs(root, manifest)
 
 
 def job_of(spec: AssetSpec, project):

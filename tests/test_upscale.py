@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import textwrap
-import tomllib
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -17,11 +15,11 @@ import pytest
 from assetforge_seamless.seam import axis_seam, grid_for, seam_score
 from assetforge_upscale import config, plugin
 from assetforge_upscale.resample import resize
+from helpers import unvalidated_specs
 from PIL import Image
 
-from assetforge.builtin_kinds import COMMON_DEFAULTS
 from assetforge.errors import UserError
-from assetforge.interfaces import AssetSpec, GenerationContext, SourceFile
+from assetforge.interfaces import AssetSpec, GenerationContext
 from assetforge.project import load_project
 from assetforge.recipe import make_jobs
 
@@ -70,17 +68,9 @@ def specs(root: Path, manifest: str) -> dict[str, AssetSpec]:
     from assetforge_seamless import plugin as seamless
 
     project = load_project(root)
-    path = root / "manifests" / "game.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = textwrap.dedent(manifest)
-    path.write_text(text)
-    out = {}
-    for kind, table in tomllib.loads(text).items():
-        for asset_id, entry in table.items():
-            fields = {**COMMON_DEFAULTS, **project.kind_defaults(kind), **entry}
-            spec = AssetSpec(asset_id, kind, fields, SourceFile(path, text), frozenset(entry))
-            seamless.expand_spec(spec, project)
-            out[asset_id] = spec
+    out = unvalidated_specs(root, manifest)
+    for spec in out.values():
+        seamless.expand_spec(spec, project)
     return out
 
 
