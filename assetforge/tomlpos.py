@@ -7,6 +7,12 @@ dotted path. Multi-line strings and arrays are skipped over. Good enough to poin
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .interfaces import Location
 
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
 _ARRAY_HEADER = re.compile(r"^\s*\[\[\s*([^\[\]]+?)\s*\]\]\s*(#.*)?$")
@@ -56,3 +62,36 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
             if rest.strip().startswith("["):
                 depth = rest.count("[") - rest.count("]")
     return out
+
+
+class TomlFile:
+    """A TOML file read for a plugin or the core: its data, and ``where(*key)`` → ``file:line``.
+
+    Raises ``UserError`` naming the file (and line) for unreadable text or invalid TOML.
+    """
+
+    def __init__(self, path: Path):
+        from .errors import Problem, UserError, toml_problem
+        from .interfaces import Location
+
+        self.path = path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError([Problem(Location(path), None, "file not found")]) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserError([Problem(Location(path), None, f"cannot read: {e}")]) from None
+        try:
+            self.data: dict[str, Any] = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise UserError([toml_problem(path, e)]) from None
+        self.text = text
+        self.lines = key_lines(text)
+
+    def where(self, *key: str) -> Location:
+        """The line of ``key`` (or of its nearest enclosing table) in this file."""
+        from .interfaces import Location
+
+        while key and key not in self.lines:
+            key = key[:-1]
+        return Location(self.path, self.lines.get(key, 0))

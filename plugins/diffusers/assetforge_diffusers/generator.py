@@ -20,11 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assetforge import entrypoints
-from assetforge.errors import Problem, UserError
-from assetforge.hashing import json_hash
-from assetforge.interfaces import GenerationContext, Job, ModelConfig, ModelIdentity
-from assetforge.suggest import did_you_mean
+from assetforge.api import (
+    GenerationContext,
+    Job,
+    ModelConfig,
+    ModelIdentity,
+    Problem,
+    UserError,
+    did_you_mean,
+    dist_version,
+    json_hash,
+)
 
 from . import hub, identity, runtime, schedulers, tiny
 from .identity import FAMILIES, FAMILY_PIPELINES, ModelFormatError
@@ -33,7 +39,7 @@ from .sources import Source, classify, root_of
 if TYPE_CHECKING:
     from PIL import Image
 
-    from assetforge.project import Project
+    from assetforge.api import Project
 
 DIST = "assetforge-diffusers"
 OPTIONS: dict[str, tuple[str, ...]] = {  # option -> source kinds that accept it
@@ -46,7 +52,7 @@ NOISE = "cpu-generator-randn-float32-v1"
 
 def _version() -> str:
     # assetforge.entrypoints reads it without importing importlib.metadata (slow to import).
-    return entrypoints.version(DIST) or "0+unknown"
+    return dist_version(DIST) or "0+unknown"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assetforge.hashing import json_hash
+from assetforge.api import json_hash
 
 FAMILIES = ("sd15", "sd2", "sdxl", "sd3")
 PIPELINE_FAMILIES = {

@@ -20,8 +20,7 @@ import diffusers
 import torch
 from PIL import Image
 
-from assetforge.errors import Problem, UserError
-from assetforge.interfaces import Job
+from assetforge.api import Job, Problem, UserError
 
 from . import schedulers
 from .identity import FAMILY_PIPELINES, null_components

@@ -6,8 +6,7 @@ Kept import-light on purpose: the core loads every plugin to plan a build or pri
 
 from __future__ import annotations
 
-from assetforge import hookimpl
-from assetforge.interfaces import Generator
+from assetforge.api import Generator, hookimpl
 
 from .generator import DiffusersGenerator
 

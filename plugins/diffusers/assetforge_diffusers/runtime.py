@@ -27,10 +27,10 @@ from glob import glob
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assetforge.errors import Problem, UserError
+from assetforge.api import Problem, UserError
 
 if TYPE_CHECKING:
-    from assetforge.project import Project
+    from assetforge.api import Project
 
 DTYPES = ("float32", "float16", "bfloat16")
 _DEVICE = re.compile(r"cpu|mps|cuda(:\d+)?")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from assetforge.suggest import did_you_mean
+from assetforge.api import did_you_mean
 
 DEFAULT = "default"  # the scheduler the model ships with
 

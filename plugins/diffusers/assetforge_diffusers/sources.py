@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from assetforge.interfaces import ModelConfig
+from assetforge.api import ModelConfig
 
 BUILTIN = "builtin:"
 SAFETENSORS_SUFFIXES = (".safetensors",)

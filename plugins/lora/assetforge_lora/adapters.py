@@ -19,9 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assetforge.errors import Problem, UserError
-from assetforge.hashing import untag
-from assetforge.interfaces import Location
+from assetforge.api import Location, Problem, UserError, untag
 
 from .packs import PICKLE_SUFFIXES, SAFE_SUFFIXES
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from assetforge.errors import Problem
-from assetforge.interfaces import AssetSpec, Location
-from assetforge.suggest import did_you_mean
+from assetforge.api import AssetSpec, Location, Problem, did_you_mean
 
 from .packs import NAME_RE, StylePack, weight_problem
 
 if TYPE_CHECKING:
-    from assetforge.project import Project
+    from assetforge.api import Project
 
 KEYS = ("style", "styles")
 STYLE_ENTRY_KEYS = ("name", "weight")

@@ -9,19 +9,21 @@ from __future__ import annotations
 import functools
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assetforge.errors import Problem, UserError, toml_problem
-from assetforge.hashing import json_hash
-from assetforge.interfaces import Location
-from assetforge.suggest import did_you_mean
-from assetforge.tomlpos import key_lines
+from assetforge.api import (
+    Location,
+    Problem,
+    TomlFile,
+    UserError,
+    did_you_mean,
+    json_hash,
+)
 
 if TYPE_CHECKING:
-    from assetforge.project import Project
+    from assetforge.api import Project
 
 STYLE_FILE = "style.toml"
 DEFAULT_STYLES_DIR = "styles"
@@ -156,23 +158,11 @@ def load_pack(project: Project, name: str) -> StylePack:
 
 def parse_pack(name: str, toml: Path) -> StylePack:
     """Read and check one style.toml; every problem is located ``style.toml:line``."""
-    try:
-        text = toml.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError([Problem(Location(toml), None, "style pack has no style.toml")]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError([Problem(Location(toml), None, f"cannot read: {e}")]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise UserError([toml_problem(toml, e)]) from None
-    lines = key_lines(text)
+    if not toml.is_file():
+        raise UserError([Problem(Location(toml), None, "style pack has no style.toml")])
+    doc = TomlFile(toml)
+    data, where, text, lines = doc.data, doc.where, doc.text, doc.lines
     problems: list[Problem] = []
-
-    def where(*key: str) -> Location:
-        while key and key not in lines:
-            key = key[:-1]
-        return Location(toml, lines.get(key, 0))
 
     for key, value in data.items():
         if key not in STYLE_KEYS:

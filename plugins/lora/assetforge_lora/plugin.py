@@ -14,18 +14,19 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assetforge import hookimpl
-from assetforge.errors import Problem, UserError
-from assetforge.interfaces import (
+from assetforge.api import (
     AssetSpec,
     GenerationContext,
     Job,
     Location,
     ManifestKey,
+    Problem,
+    Project,
     RecipePart,
+    UserError,
+    did_you_mean,
+    hookimpl,
 )
-from assetforge.project import Project
-from assetforge.suggest import did_you_mean
 
 from . import __version__
 from .compose import (

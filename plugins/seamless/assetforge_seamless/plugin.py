@@ -22,17 +22,14 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from assetforge import hookimpl
-from assetforge.errors import Problem, UserError
-from assetforge.interfaces import CheckResult, ManifestKey, RecipePart
+from assetforge.api import CheckResult, ManifestKey, Problem, RecipePart, UserError, hookimpl
 
 from . import TILINGS, __version__, tiled_axes
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from assetforge.interfaces import AssetSpec, GenerationContext, Job
-    from assetforge.project import Project
+    from assetforge.api import AssetSpec, GenerationContext, Job, Project
 
 PLUGIN_NAME = "seamless"
 TEXTURE_DEFAULT = "both"

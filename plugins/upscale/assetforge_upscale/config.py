@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assetforge.errors import Problem, UserError
+from assetforge.api import Problem, UserError
 
 if TYPE_CHECKING:
-    from assetforge.interfaces import AssetSpec
-    from assetforge.project import Project
+    from assetforge.api import AssetSpec, Project
 
 FACTORS = (2, 4)
 METHODS = ("lanczos", "nearest", "model")

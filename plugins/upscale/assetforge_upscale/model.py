@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from assetforge.errors import UserError
+from assetforge.api import UserError
 
 from .resample import crop, resize_to, wrap_pad
 

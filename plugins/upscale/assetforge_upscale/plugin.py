@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from assetforge_seamless import tiled_axes
 
-from assetforge import hookimpl
-from assetforge.interfaces import ManifestKey, PostProcessor, RecipePart
+from assetforge.api import ManifestKey, PostProcessor, RecipePart, hookimpl
 
 from . import __version__
 from .config import check_table, model_path, model_problem, parse, settings, spec_of
@@ -28,9 +27,7 @@ from .config import check_table, model_path, model_problem, parse, settings, spe
 if TYPE_CHECKING:
     from PIL import Image
 
-    from assetforge.errors import Problem
-    from assetforge.interfaces import AssetSpec, GenerationContext, Job
-    from assetforge.project import Project
+    from assetforge.api import AssetSpec, GenerationContext, Job, Problem, Project
 
 PLUGIN_NAME = "upscale"
 ORDER = 100

@@ -18,8 +18,7 @@ from typing import Any
 
 from PIL import Image
 
-from assetforge import hookimpl
-from assetforge.interfaces import GenerationContext, Job, ManifestKey, PostProcessor, RecipePart
+from assetforge.api import GenerationContext, Job, ManifestKey, PostProcessor, RecipePart, hookimpl
 
 __version__ = "1.0"
 NAME = "pixelart"

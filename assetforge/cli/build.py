@@ -1,0 +1,154 @@
+"""Commands that plan and build: init, build, status."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import UserError
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    TTYProgress,
+    emit,
+    fail,
+    lock_project,
+    open_project,
+    project_builder,
+    sigterm_as_interrupt,
+    state,
+)
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--name", help="Project name (default: the folder name).")
+def init(directory: Path, name: str | None) -> None:
+    """Create a working project in DIRECTORY."""
+    from ..scaffold import scaffold
+
+    try:
+        created = scaffold(directory, name)
+    except UserError as e:
+        fail(e)
+    for p in created:
+        click.echo(f"created {p}")
+    click.echo(f"next: cd {directory} && assetforge build")
+
+
+
+def _print_plan_line(status: str, asset_id: str, reason: str, explain: bool) -> None:
+    line = f"{status:<11} {asset_id}"
+    if explain and reason:
+        line += f"  ({reason})"
+    click.echo(line)
+
+
+def print_result(result: Any, explain: bool, dry_run: bool = False) -> None:
+    for a in result.assets:
+        if a.status != "up-to-date" or explain:
+            _print_plan_line(a.status, a.id, a.reason, explain or a.status != "built")
+        for err in a.errors:
+            click.echo(f"  error: {err}", err=True)
+    s = result.summary()
+    click.echo(f"{s['built']} built, "
+               + (f"{s['restored']} restored, " if s["restored"] else "")
+               + f"{s['up_to_date']} up to date, {s['failed']} failed"
+               + (f", {s['skipped']} skipped" if s["skipped"] else "")
+               + (" (dry run)" if dry_run else ""))
+
+
+def report_errors(err: UserError) -> None:
+    for p in err.problems:
+        click.echo(f"error: {p}", err=True)
+    if len(err.problems) > 1:
+        click.echo(f"{len(err.problems)} errors; nothing was built", err=True)
+
+
+
+@click.command()
+@click.argument("asset_ids", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Plan only: show what would be built.")
+@click.option("--force", is_flag=True, help="Regenerate even up-to-date or hand-edited outputs.")
+@click.option("--explain", is_flag=True, help="Say why each asset is (re)built.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failed asset.")
+@click.option("--check", is_flag=True,
+              help="CI mode: generate nothing, list stale assets and why; exit 1 if any.")
+@click.option("--no-wait", is_flag=True,
+              help="Fail at once (exit 2) if another build holds the project lock.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def build(ctx: click.Context, asset_ids: tuple[str, ...], dry_run: bool, force: bool,
+          explain: bool, fail_fast: bool, check: bool, no_wait: bool, as_json: bool) -> None:
+    """Build stale assets (all, or ASSET_IDS).
+
+    Outputs of recipes built before (a reverted edit) are restored from the output cache
+    without generating. A failing asset does not stop the others unless --fail-fast.
+    """
+    from ..engine import Builder
+
+    project = open_project(ctx)
+    only = list(asset_ids) or None
+    if check:
+        with project_builder(ctx) as builder:
+            result = builder.check(only)
+        if as_json:
+            emit(result.as_dict())
+        else:
+            for a in result.assets:
+                if a.status != "up-to-date" or explain:
+                    _print_plan_line(a.status, a.id, a.reason, True)
+            n = len(result.stale)
+            click.echo(f"{n} stale, {len(result.assets) - n} up to date"
+                       + ("" if n else ": nothing to build"))
+        sys.exit(EXIT_FAILED if result.stale else EXIT_OK)
+    sigterm_as_interrupt()
+    try:
+        builder = Builder(project)
+        builder.freeze_after_plan = state.one_shot
+        progress = None if as_json else TTYProgress()
+        if dry_run:
+            result = builder.build(only, force=force, dry_run=True)
+        else:
+            with lock_project(project, "build", no_wait):
+                result = builder.build(only, force=force, fail_fast=fail_fast,
+                                       progress=progress)
+    except UserError as e:
+        fail(e)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: finished outputs are kept and recorded; 'assetforge build' "
+                   "does the rest", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    builder.close()
+    if as_json:
+        emit(result.as_dict())
+    else:
+        print_result(result, explain, dry_run)
+    sys.exit(EXIT_FAILED if result.failed else EXIT_OK)
+
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--explain/--no-explain", default=True, help="Show why assets are stale.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool, explain: bool) -> None:
+    """Show each asset's plan status: new, changed, missing, modified, up-to-date."""
+    with project_builder(ctx) as builder:
+        plan = builder.plan()
+    counts = plan.counts()
+    if as_json:
+        emit({"assets": [{"id": a.id, "status": a.status, "reason": a.reason,
+                          "outputs": a.outputs} for a in plan.assets],
+              "summary": counts})
+        return
+    for a in plan.assets:
+        _print_plan_line(a.status, a.id, a.reason, explain)
+    click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no assets")
+
+
+COMMANDS = [init, build, status]
