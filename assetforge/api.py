@@ -14,9 +14,14 @@ from .hookspecs import hookimpl
 from .interfaces import (
     AssetKind,
     AssetSpec,
+    AssetStep,
     CheckResult,
+    DerivedFile,
+    DerivedStep,
     GenerationContext,
     Generator,
+    Graph,
+    InputRef,
     Job,
     Location,
     ManifestKey,
@@ -25,6 +30,7 @@ from .interfaces import (
     PostProcessor,
     RecipePart,
     SourceFile,
+    StepResult,
 )
 from .project import Project
 from .suggest import did_you_mean
@@ -34,9 +40,10 @@ __all__ = [
     # the hook marker
     "hookimpl",
     # data that flows between the core and plugins
-    "AssetKind", "AssetSpec", "CheckResult", "GenerationContext", "Generator", "Job",
-    "Location", "ManifestKey", "ModelConfig", "ModelIdentity", "PostProcessor", "Project",
-    "RecipePart", "SourceFile",
+    "AssetKind", "AssetSpec", "AssetStep", "CheckResult", "DerivedFile", "DerivedStep",
+    "GenerationContext", "Generator", "Graph", "InputRef", "Job", "Location", "ManifestKey",
+    "ModelConfig", "ModelIdentity", "PostProcessor", "Project", "RecipePart", "SourceFile",
+    "StepResult",
     # errors: UserError (exit 2, file:line), Problem (one located mistake), PluginError
     "PluginError", "Problem", "UserError", "toml_problem",
     # helpers

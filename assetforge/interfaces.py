@@ -92,10 +92,27 @@ class Job:
     model: str
     output: str  # relative to the project's output_dir, POSIX separators
     spec: AssetSpec
+    inputs: dict[str, InputRef] = field(default_factory=dict)  # resolved image inputs by name
 
     @property
     def job_id(self) -> str:
         return f"{self.asset_id}#{self.view}" if self.view else self.asset_id
+
+
+@dataclass(frozen=True)
+class InputRef:
+    """A resolved image input: another asset's output (``"@ID"``, ``"@ID:VIEW"``) or a file.
+
+    ``hash`` is the content of the file as it is on disk when the job is planned, so a hand
+    edit upstream changes the dependents' recipes and a byte-identical rebuild does not.
+    """
+
+    name: str  # stable dotted path of the input in the manifest: "init_image", "control.0.image"
+    ref: str  # as written in the manifest
+    path: Path  # absolute path of the file
+    hash: str  # tagged sha256 of its content
+    asset: str | None = None  # the upstream asset id; None for a repository file
+    view: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +152,8 @@ class ManifestKey:
     help: str
     kinds: tuple[str, ...] = ()  # empty: every kind
     check: Callable[[Any], str | None] | None = None  # returns an error message or None
+    # The image inputs inside a value: (name, ref) pairs such as ("control.0.image", "@hero").
+    inputs: Callable[[Any], list[tuple[str, str]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +163,7 @@ class AssetKind:
     name: str
     defaults: dict[str, Any]
     output_dir: str  # default sub-folder of output_dir
+    step: AssetStep | None = None  # built from other assets' outputs instead of generated
 
 
 @dataclass(frozen=True)
@@ -177,6 +197,58 @@ class PostProcessor:
     order: int
     process: Callable[[Image.Image, GenerationContext], Image.Image]
     applies: Callable[[Job], bool] = lambda job: True
+
+
+@dataclass(frozen=True)
+class DerivedFile:
+    """One extra file a ``DerivedStep`` makes from a job's finished primary image."""
+
+    name: str  # "normal", "height", …
+    output: str  # relative to output_dir, POSIX separators
+    params: dict[str, Any]  # everything that changes its bytes
+
+
+@dataclass(frozen=True)
+class DerivedStep:
+    """A one-image → more-files step (PBR maps), returned by ``register_derived_outputs``."""
+
+    name: str
+    version: str
+    files: Callable[[Job, Project], list[DerivedFile]]  # [] when the step does not apply
+    make: Callable[[Image.Image, DerivedFile, Project], Image.Image]
+
+
+class Graph(Protocol):
+    """The assets of a build, for steps that expand patterns over asset ids."""
+
+    def ids(self) -> list[str]: ...
+
+    def kind(self, asset_id: str) -> str: ...
+
+    def views(self, asset_id: str) -> list[str]: ...  # [] for an asset without views
+
+    def output(self, asset_id: str, view: str | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What an ``AssetStep`` built: files by output path, and state kept for its next build."""
+
+    files: dict[str, bytes]  # relative to output_dir → bytes
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AssetStep:
+    """Builds an asset of a kind from other assets' outputs (atlases, tilesets)."""
+
+    name: str
+    version: str
+    # (name, ref) image inputs of ``spec``, patterns expanded over ``graph``; ``previous`` is the
+    # state of the asset's last build (None before the first).
+    inputs: Callable[[AssetSpec, Graph, dict[str, Any] | None], list[tuple[str, str]]]
+    params: Callable[[AssetSpec], dict[str, Any]]  # recipe parameters
+    run: Callable[[AssetSpec, dict[str, InputRef], Project, dict[str, Any] | None], StepResult]
 
 
 class Generator(Protocol):

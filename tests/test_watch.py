@@ -283,6 +283,10 @@ def test_watch_rebuilds_what_each_change_affects(make_project):
     assert w.watcher.builds >= 7
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_watch_ctrl_c_mid_generation_is_clean(make_project):
     """SIGINT while a rebuild generates: no partial file, the old output and a consistent
     database remain, exit 0."""
@@ -291,8 +295,12 @@ def test_watch_ctrl_c_mid_generation_is_clean(make_project):
         prompt = "bricks"
         """})
     env = dict(os.environ, ASSETFORGE_PLUGINS="diffusers")
+    # Ctrl-C in a terminal reaches a process whose SIGINT is at its default. A suite started
+    # as a background job of a non-interactive shell (SIGINT ignored) must not pass that on:
+    # the child gets the terminal's default, as it would in the user's shell.
     proc = subprocess.Popen([AF, "watch", "--debounce", "0.05"], cwd=root, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_default_sigint)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
 
