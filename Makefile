@@ -6,17 +6,37 @@ PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 STAMP := $(VENV)/.assetforge-installed
 # torch 2.14.1 + torchvision 0.29.1 install from this machine's local wheels (spandrel needs both).
 TORCH := torch==2.14.1 torchvision==0.29.1
+# Real consumers in tests (engines, browsers, map editors). Branches append what they need;
+# each list is de-duplicated, and only what is missing is installed.
+APT_PACKAGES += chromium tiled
+TEST_PIP += playwright pytmx
+NPM_DIRS += tests/js
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup system-packages demo test lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) system-packages $(addsuffix /node_modules/.package-lock.json,$(NPM_DIRS))
 
 $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
 	$(PIP) install -q -e '.[dev]' $(addprefix -e ./,$(PLUGINS))
+	$(PIP) install -q $(sort $(TEST_PIP))
 	touch $(STAMP)
+
+# Debian packages, installed (as root) only when one is missing. Playwright drives the system
+# chromium (executable_path="/usr/bin/chromium") and never downloads a browser.
+system-packages:
+	@missing=""; for p in $(sort $(APT_PACKAGES)); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \
+	    || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; apt-get update -q && apt-get install -y -q $$missing; fi
+
+# npm packages from a committed package.json + lock, into a git-ignored node_modules.
+%/node_modules/.package-lock.json: %/package-lock.json %/package.json
+	cd $* && npm ci --no-audit --no-fund
+	touch $@
 
 demo: setup
 	cd projects/demo && ../../$(VENV)/bin/assetforge build
@@ -32,4 +52,5 @@ bench: setup
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache projects/demo/assets projects/demo/.assetforge
+	rm -rf $(VENV) .pytest_cache projects/demo/assets projects/demo/.assetforge \
+		$(addsuffix /node_modules,$(NPM_DIRS))

@@ -101,6 +101,24 @@ def test_overflow_goes_to_further_pages() -> None:
     _check_packing(sizes, packing, 2, 128)
 
 
+def test_grouped_rectangles_share_a_page() -> None:
+    sizes = [(w // 2, h // 2) for w, h in _mixed_sizes(90, seed=8)]  # a group fits a page
+    groups = [i // 3 for i in range(len(sizes))]  # threes, like a character's views
+    packing = pack(sizes, padding=1, max_size=100, groups=groups)
+    assert len(packing.pages) > 2
+    _check_packing(sizes, packing, 1, 100)
+
+    def pages_per_group(packing) -> list[int]:
+        pages: dict[int, set[int]] = {}
+        for place, group in zip(packing.placements, groups, strict=True):
+            pages.setdefault(group, set()).add(place.page)
+        return [len(p) for p in pages.values()]
+
+    assert set(pages_per_group(packing)) == {1}
+    # Without groups the same rectangles do split some threes (so the test can fail).
+    assert max(pages_per_group(pack(sizes, padding=1, max_size=100))) > 1
+
+
 def test_rotation_turns_rectangles_that_pack_better_turned() -> None:
     sizes = [(60, 8)] * 10 + [(8, 60)] * 10
     packing = pack(sizes, padding=0, max_size=4096, allow_rotation=True)

@@ -62,9 +62,12 @@ def layout(frames: list[SourceFrame], options: AtlasOptions, stem: str) -> list[
         if w > limit or h > limit:
             raise PackError(f"frame {frame.name!r} is {w}×{h} (with extrude), larger than a "
                             f"{limit}×{limit} page")
+    # A character's views stay on one page, so its animation resolves within one sheet.
+    group_of: dict[str, int] = {}
+    groups = [group_of.setdefault(f.name.split("/")[0], len(group_of)) for f in frames]
     packing: Packing = pack(sizes, padding=options.padding, max_size=options.max_size,
                             allow_rotation=options.allow_rotation,
-                            power_of_two=options.power_of_two)
+                            power_of_two=options.power_of_two, groups=groups)
     pages = [Page(page_stem(stem, i), Image.new("RGBA", size, (0, 0, 0, 0)), [])
              for i, size in enumerate(packing.pages)]
     for frame, (img, box), place in zip(frames, kept, packing.placements, strict=True):
@@ -85,18 +88,19 @@ def atlas_files(frames: list[SourceFrame], options: AtlasOptions, stem: str,
     """``{stem}.png`` + ``{stem}.json`` (and ``{stem}-N.*`` per further page).
 
     Every page lists the others' JSON in ``meta.related_multi_packs`` (PixiJS loads them
-    with the first). An animation goes with the page holding its first frame.
+    with the first). A page lists each animation's frames that it holds (PixiJS resolves an
+    animation within one page); a character's views share a page unless they outgrow one.
     """
     pages = layout(frames, options, stem)
-    page_of = {e.name: i for i, p in enumerate(pages) for e in p.entries}
     files: dict[str, bytes] = {}
-    for i, page in enumerate(pages):
+    for page in pages:
         base = page.stem.rsplit("/", 1)[-1]
         related = [f"{p.stem.rsplit('/', 1)[-1]}.json" for p in pages if p is not page]
-        anims = {name: names for name, names in animations.items()
-                 if names and page_of.get(names[0]) == i}
+        here = {e.name for e in page.entries}
+        anims = {name: [n for n in names if n in here] for name, names in animations.items()}
         files[f"{page.stem}.png"] = png_bytes(page.image)
         files[f"{page.stem}.json"] = page_json(image=f"{base}.png", size=page.image.size,
-                                               frames=page.entries, animations=anims,
+                                               frames=page.entries,
+                                               animations={k: v for k, v in anims.items() if v},
                                                related=related, version=version)
     return files

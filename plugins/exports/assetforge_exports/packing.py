@@ -14,7 +14,7 @@ from typing import Any
 # Skyline bottom-left with a waste map: ~0.95 density on mixed sprite sizes, ~0.3 s for
 # 1,000 rectangles (bench/atlas.py); MaxRects packs a little tighter but takes ~10x longer.
 # Recorded in the recipe (rectpack is pinned, so the name fixes the placements).
-ALGORITHM = "rectpack-0.2.2/SkylineBlWm/offline/sort_area/bff"
+ALGORITHM = "rectpack-0.2.2/SkylineBlWm/offline/sort_area/bff/groups-as-blocks"
 
 
 class PackError(ValueError):
@@ -65,12 +65,67 @@ def _run(cells: list[tuple[int, int]], bin_w: int, bin_h: int, count: float,
     return packer.rect_list()  # (bin, x, y, w, h, rid)
 
 
+Rect = tuple[int, int, int, int, int, int]  # (page, x, y, w, h, index), as rectpack lists them
+
+
+@dataclass(frozen=True)
+class _Block:
+    """A group's rectangles packed together, moved as one: ``members`` are (index, x, y)
+    of each cell inside the block's ``w`` × ``h``."""
+
+    w: int
+    h: int
+    members: list[tuple[int, int, int]]
+
+
+def _block(members: list[int], cells: list[tuple[int, int]], side: int) -> _Block | None:
+    """The group's cells packed tightly (unrotated), or None if they outgrow a page."""
+    if len(members) == 1:
+        w, h = cells[members[0]]
+        return _Block(w, h, [(members[0], 0, 0)])
+    sub = [cells[i] for i in members]
+    width = max(max(w for w, _ in sub), math.isqrt(sum(w * h for w, h in sub) - 1) + 1)
+    rects = _run(sub, min(width, side), side, 1, False)
+    if len(rects) < len(sub):
+        return None
+    width = max(x + w for _, x, _, w, _, _ in rects)
+    height = max(y + h for _, _, y, _, h, _ in rects)
+    return _Block(width, height, [(members[rid], x, y) for _, x, y, _, _, rid in rects])
+
+
+def _page_by_page(cells: list[tuple[int, int]], groups: list[int], side: int,
+                  allow_rotation: bool) -> list[Rect]:
+    """Fill whole pages in turn. Each group's cells are first packed into one block, so a
+    group (a character's views) lands on one page; a group larger than a page is split."""
+    members: dict[int, list[int]] = {}
+    for i, group in enumerate(groups):
+        members.setdefault(group, []).append(i)
+    blocks: list[_Block] = []
+    for group in sorted(members):
+        block = _block(members[group], cells, side)
+        blocks += [block] if block else [_Block(*cells[i], [(i, 0, 0)]) for i in members[group]]
+    out: list[Rect] = []
+    for page, x, y, w, h, b in _run([(k.w, k.h) for k in blocks], side, side, math.inf,
+                                    allow_rotation):
+        block = blocks[b]
+        turned = (w, h) != (block.w, block.h)
+        for i, dx, dy in block.members:
+            cw, ch = cells[i]
+            if turned:  # the block turned 90° clockwise: so is every cell in it
+                out.append((page, x + block.h - dy - ch, y + dx, ch, cw, i))
+            else:
+                out.append((page, x + dx, y + dy, cw, ch, i))
+    return out
+
+
 def pack(sizes: list[tuple[int, int]], *, padding: int = 0, max_size: int = 4096,
-         allow_rotation: bool = False, power_of_two: bool = False) -> Packing:
+         allow_rotation: bool = False, power_of_two: bool = False,
+         groups: list[int] | None = None) -> Packing:
     """Place rectangles of ``sizes`` on pages of at most ``max_size`` × ``max_size``.
 
     ``padding`` pixels separate neighbours (none is added at the page's edges). Everything
-    goes on one page sized to fit when it can; otherwise pages are filled in turn.
+    goes on one page sized to fit when it can; otherwise pages are filled in turn, and
+    rectangles of the same ``groups`` value (a character's views) stay on one page.
     """
     if not sizes:
         raise PackError("nothing to pack")
@@ -86,13 +141,12 @@ def pack(sizes: list[tuple[int, int]], *, padding: int = 0, max_size: int = 4096
     width = min(limit, max(widest - padding, math.isqrt(area - 1) + 1))
     if power_of_two:
         width = min(limit, next_power_of_two(width))
-    rects = []
+    rects: list[Rect] = []
     if area <= (limit + padding) ** 2:
         rects = _run(cells, width + padding, limit + padding, 1, allow_rotation)
-    if len(rects) < len(cells):  # more than one page: fill whole pages in turn
-        rects = _run(cells, limit + padding, limit + padding, math.inf, allow_rotation)
-    if len(rects) < len(cells):
-        raise PackError("rectpack left rectangles unplaced")  # cannot happen: each one fits
+    if len(rects) < len(cells):  # more than one page
+        rects = _page_by_page(cells, groups or list(range(len(cells))), limit + padding,
+                              allow_rotation)
     placements: list[Placement | None] = [None] * len(sizes)
     extents: dict[int, list[int]] = {}
     for page, x, y, w, h, rid in rects:
