@@ -3,8 +3,13 @@ asset graph, then ``run`` on the PNG files the test wrote; plus their manifest k
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,7 +123,7 @@ def test_atlas_json_and_pixels_reconstruct_every_source(world, tmp_path) -> None
     assert sorted(result.files) == ["atlases/sprites.json", "atlases/sprites.png"]
     doc = json.loads(result.files["atlases/sprites.json"])
     validate_atlas_json(doc)
-    page = Image.open(__import__("io").BytesIO(result.files["atlases/sprites.png"]))
+    page = Image.open(io.BytesIO(result.files["atlases/sprites.png"]))
     assert page.mode == "RGBA" and list(page.size) == [doc["meta"]["size"]["w"],
                                                       doc["meta"]["size"]["h"]]
     assert doc["meta"]["image"] == "sprites.png" and "related_multi_packs" not in doc["meta"]
@@ -142,7 +147,7 @@ def test_atlas_frames_are_extruded_and_padded(world) -> None:
     spec = spec_of(root, '[atlas.a]\nframes = ["wall_*"]\npadding = 3\nextrude = 2\n', "a")
     _, result = build(ATLAS_STEP, spec, graph, load_project(root))
     doc = json.loads(result.files["atlases/a.json"])
-    page = np.asarray(Image.open(__import__("io").BytesIO(result.files["atlases/a.png"])))
+    page = np.asarray(Image.open(io.BytesIO(result.files["atlases/a.png"])))
     rects = []
     for frame in doc["frames"].values():
         f = frame["frame"]
@@ -263,7 +268,7 @@ def test_tileset_writes_the_grid_and_a_tsx(world) -> None:
     image = tsx.find("image")
     # 2 columns × 2 rows of 16 px, 1 px apart, 2 px margin: 2 + 16 + 1 + 16 + 2 = 37.
     assert image.attrib == {"source": "dungeon.png", "width": "37", "height": "37"}
-    png = Image.open(__import__("io").BytesIO(result.files["tilesets/dungeon.png"]))
+    png = Image.open(io.BytesIO(result.files["tilesets/dungeon.png"]))
     assert png.size == (37, 37)
     hashes = dict(resolve(graph, pairs).items())
     for slot, (name, _) in enumerate(pairs):
@@ -294,7 +299,7 @@ def test_tileset_adding_a_tile_appends_it_and_keeps_the_other_ids(world) -> None
     _, third = build(TILESET_STEP, spec, graph, project, second.state)
     _, props = parse_tsx(third.files["tilesets/dungeon.tsx"])
     assert {i: p["asset"] for i, p in props.items()} == {0: "chest", 2: "floor", 3: "altar"}
-    png = Image.open(__import__("io").BytesIO(third.files["tilesets/dungeon.png"]))
+    png = Image.open(io.BytesIO(third.files["tilesets/dungeon.png"]))
     assert not np.asarray(png.crop((19, 2, 35, 18))).any()
     assert third.state == {"tiles": ["chest", "crate", "floor", "altar"]}
 
@@ -318,3 +323,46 @@ def test_tileset_of_a_character_names_each_view(world) -> None:
                                      "tiles.2.hero.side"]
     _, props = parse_tsx(result.files["tilesets/t.tsx"])
     assert props[1]["asset"] == "hero" and props[1]["view"] == "front"
+
+
+DETERMINISM_PROBE = """
+import hashlib, json, sys
+from pathlib import Path
+sys.path[:0] = [sys.argv[2]]
+from exports_helpers import Graph, build, sprite
+from helpers import unvalidated_specs
+from assetforge.project import load_project
+from assetforge_exports.steps import ATLAS_STEP, TILESET_STEP
+root = Path(sys.argv[1])
+(root / "assetforge.toml").write_text('[project]\\nname = "p"\\n')
+graph = Graph(root)
+for i in range(12):
+    graph.add(f"s{i:02d}", "tile", sprite(8 + 3 * i, 30 - 2 * i, i, (i % 3, 1, 0, i % 2)))
+graph.add("hero", "character", {"front": sprite(20, 30, 50), "back": sprite(20, 30, 51)})
+specs = unvalidated_specs(root, '[atlas.a]\\nframes = ["*"]\\ntrim = true\\n'
+                                'allow_rotation = true\\nmax_size = 64\\n'
+                                '[tileset.t]\\nkinds = ["tile"]\\ntile_width = 16\\n'
+                                'tile_height = 16\\n')
+files = {}
+for step, spec in ((ATLAS_STEP, specs["a"]), (TILESET_STEP, specs["t"])):
+    files.update(build(step, spec, graph, load_project(root))[1].files)
+print(json.dumps({k: hashlib.sha256(v).hexdigest() for k, v in sorted(files.items())}))
+"""
+
+
+def test_two_fresh_projects_in_two_processes_give_identical_bytes(tmp_path) -> None:
+    """Another process, another hash seed, another folder: the same files, byte for byte."""
+    tests = str(Path(__file__).resolve().parent)
+    digests = []
+    for n, seed in enumerate(("1", "2")):
+        root = tmp_path / f"fresh{n}"
+        root.mkdir()
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", DETERMINISM_PROBE, str(root), tests],
+                             env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        digests.append(json.loads(out.stdout))
+    assert digests[0] == digests[1]
+    assert len([k for k in digests[0] if k.startswith("atlases/a")]) >= 4  # several pages
+    assert sorted(k for k in digests[0] if k.startswith("tilesets/")) == ["tilesets/t.png",
+                                                                          "tilesets/t.tsx"]
