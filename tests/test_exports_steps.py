@@ -33,7 +33,7 @@ def validate_atlas_json(doc: dict) -> None:
     assert set(doc) <= {"frames", "animations", "meta"}, set(doc)
     assert isinstance(doc["frames"], dict) and doc["frames"]
     for name, frame in doc["frames"].items():
-        assert set(frame) - {"pivot"} == set(FRAME_FIELDS), (name, set(frame))
+        assert set(frame) - {"pivot", "anchor"} == set(FRAME_FIELDS), (name, set(frame))
         for key, kind in FRAME_FIELDS.items():
             assert isinstance(frame[key], kind), (name, key)
         for key in ("frame", "spriteSourceSize"):
@@ -46,6 +46,7 @@ def validate_atlas_json(doc: dict) -> None:
         assert frame["trimmed"] == ((sss["w"], sss["h"]) != (src["w"], src["h"]))
         if "pivot" in frame:
             assert sorted(frame["pivot"]) == ["x", "y"]
+        assert frame.get("anchor") == frame.get("pivot")  # PixiJS's name for the same point
     meta = doc["meta"]
     assert set(meta) - {"related_multi_packs"} == set(META_FIELDS), set(meta)
     for key, kind in META_FIELDS.items():

@@ -4,7 +4,7 @@ One document per atlas page::
 
     {"frames": {"hero/front": {"frame": {x,y,w,h}, "rotated", "trimmed",
                                "spriteSourceSize": {x,y,w,h}, "sourceSize": {w,h},
-                               "pivot": {x,y}  (only when set)}, …},
+                               "pivot": {x,y}, "anchor": {x,y}  (only when set)}, …},
      "animations": {"hero": ["hero/front", "hero/side", …]},   (only when there are some)
      "meta": {"app", "version", "image", "format": "RGBA8888", "size": {w,h}, "scale": "1",
               "related_multi_packs": ["ID-1.json", …]}   (only for multi-page atlases)}
@@ -51,7 +51,9 @@ def frame_json(entry: FrameEntry) -> dict[str, Any]:
         "sourceSize": {"w": entry.source_size[0], "h": entry.source_size[1]},
     }
     if entry.pivot is not None:
+        # "pivot" is the JSON-hash name (Phaser); PixiJS reads the same point as "anchor".
         doc["pivot"] = {"x": entry.pivot[0], "y": entry.pivot[1]}
+        doc["anchor"] = dict(doc["pivot"])
     return doc
 
 
