@@ -138,6 +138,9 @@ def test_pixijs_loads_the_atlas_and_every_frame_matches_its_source(world, browse
     assert_frames_match(result, graph, ["hero/front", "hero/side", "hero/back", "wall_brick",
                                         "wall_long", "banner"])
     assert result["animations"] == {"hero": ["hero/front", "hero/side", "hero/back"]}
+    anchors = {name: f["anchor"] for name, f in result["frames"].items()}
+    assert anchors["hero/side"] == [0.5, 1.0]  # the pivot, as PixiJS's default anchor
+    assert anchors["wall_brick"] in (None, [0, 0])
 
 
 # 80 px pages: the hero's three views share a page, turned together; 64 px: they cannot.
