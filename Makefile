@@ -6,6 +6,10 @@ PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 STAMP := $(VENV)/.assetforge-installed
 # torch 2.14.1 + torchvision 0.29.1 install from this machine's local wheels (spandrel needs both).
 TORCH := torch==2.14.1 torchvision==0.29.1
+# Extras a plugin is installed with ('-e ./plugins/NAME[EXTRAS]'), where the tests need them:
+# cutout's rembg[cpu] (method = "rembg") and onnx (its tests build a tiny ONNX model).
+PLUGIN_EXTRAS_cutout := [rembg,testing]
+plugin_arg = -e './$(1:/=)$(PLUGIN_EXTRAS_$(notdir $(1:/=)))'
 
 .PHONY: setup demo test lint bench clean
 
@@ -15,7 +19,7 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -e '.[dev]' $(addprefix -e ./,$(PLUGINS))
+	$(PIP) install -q -e '.[dev]' $(foreach p,$(PLUGINS),$(call plugin_arg,$(p)))
 	touch $(STAMP)
 
 demo: setup
