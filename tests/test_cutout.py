@@ -72,6 +72,19 @@ def test_background_inside_the_shape_is_not_reached_by_the_flood_fill():
     assert alpha[0, 0] == 0
 
 
+def test_an_image_with_alpha_keeps_its_transparency():
+    """A file-sourced PNG that is already partly transparent: its holes stay holes."""
+    image = drawn().convert("RGBA")
+    ImageDraw.Draw(image).rectangle([30, 30, 33, 33], fill=(0, 0, 0, 0))  # hole in the shape
+    ImageDraw.Draw(image).rectangle([0, 0, 63, 1], fill=(0, 0, 0, 0))  # a transparent top edge
+    matte = key_cutout(image, 32, 1, False)
+    assert matte.info["background"] == list(BACKGROUND)  # from the visible border pixels
+    rgba = matte.rgba
+    assert (rgba[30:34, 30:34, 3] == 0).all() and (rgba[30:34, 30:34, :3] == SHAPE).all()
+    assert (rgba[:2, :, 3] == 0).all() and rgba[40, 5, 3] == 0  # border and background
+    assert rgba[25, 32, 3] == 255
+
+
 def test_tolerance_decides_what_counts_as_background():
     image = drawn()
     ImageDraw.Draw(image).rectangle([0, 0, 5, 5], fill=(50, 180, 60))  # 20 levels off

@@ -40,9 +40,16 @@ class Matte:
     info: dict[str, Any]
 
 
-def border_colour(rgb: np.ndarray) -> np.ndarray:
-    """Per-channel median of the outermost ring of pixels of an (H, W, 3) array."""
-    ring = np.concatenate([rgb[0], rgb[-1], rgb[1:-1, 0], rgb[1:-1, -1]])
+def _ring(a: np.ndarray) -> np.ndarray:
+    return np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
+
+
+def border_colour(rgb: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+    """Per-channel median of the outermost ring of pixels of an (H, W, 3) array (of its
+    visible pixels when ``alpha`` says some are fully transparent)."""
+    ring = _ring(rgb)
+    if alpha is not None and (_ring(alpha) > 0).any():
+        ring = ring[_ring(alpha) > 0]
     return np.median(ring, axis=0)
 
 
@@ -74,14 +81,43 @@ def nearest_colours(rgb: np.ndarray, source: np.ndarray) -> np.ndarray:
     return rgb[iy, ix]
 
 
+def source_alpha(image: Image.Image) -> np.ndarray | None:
+    """The alpha an image already has (a file-sourced PNG with transparency), else None."""
+    if "A" not in image.getbands() and "transparency" not in image.info:
+        return None
+    return np.asarray(image.convert("RGBA"), dtype=np.uint8)[:, :, 3]
+
+
+def keep_source_alpha(matte: Matte, alpha: np.ndarray | None) -> Matte:
+    """Pixels that were already (partly) transparent stay so: alpha is the smaller of the two;
+    newly transparent pixels get the colour bled into them from the nearest opaque pixel."""
+    if alpha is None:
+        return matte
+    rgba = matte.rgba.copy()
+    was_visible = rgba[:, :, 3] > 0
+    rgba[:, :, 3] = np.minimum(rgba[:, :, 3], alpha)
+    hidden = was_visible & (rgba[:, :, 3] == 0)
+    if hidden.any():
+        opaque = rgba[:, :, 3] == 255
+        rgba[hidden, :3] = nearest_colours(rgba[:, :, :3], opaque)[hidden]
+    info = {**matte.info, "transparent_fraction": round(float((rgba[:, :, 3] == 0).mean()), 4)}
+    return Matte(rgba, info)
+
+
 def key_cutout(image: Image.Image, tolerance: float, feather: int, binary: bool) -> Matte:
-    """Cut ``image`` out against the colour of its border (see the module docstring)."""
+    """Cut ``image`` out against the colour of its border (see the module docstring).
+
+    Fully transparent pixels of an image that has alpha already count as background too (they
+    let the flood fill through), and its partial alpha is kept (the smaller alpha wins)."""
     from scipy import ndimage
 
     rgb8 = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    background_colour = border_colour(rgb8).astype(np.float64)
+    alpha_in = source_alpha(image)
+    background_colour = border_colour(rgb8, alpha_in).astype(np.float64)
     near = np.abs(rgb8.astype(np.float32) - background_colour.astype(np.float32)).max(axis=2)
     near = near <= tolerance
+    if alpha_in is not None:
+        near |= alpha_in == 0
     background = border_connected(near)
     shape = ~background
     if feather > 0 and background.any():
@@ -115,7 +151,7 @@ def key_cutout(image: Image.Image, tolerance: float, feather: int, binary: bool)
     rgba = np.dstack([out, alpha8])
     info = {"background": [round(float(c), 1) for c in background_colour],
             "transparent_fraction": round(float(transparent.mean()), 4)}
-    return Matte(rgba, info)
+    return keep_source_alpha(Matte(rgba, info), alpha_in)
 
 
 def mask_cutout(image: Image.Image, mask: np.ndarray, binary: bool) -> Matte:
@@ -133,7 +169,7 @@ def mask_cutout(image: Image.Image, mask: np.ndarray, binary: bool) -> Matte:
     out = rgb.copy()
     out[transparent] = nearest_colours(rgb, source)[transparent]
     info = {"transparent_fraction": round(float(transparent.mean()), 4)}
-    return Matte(np.dstack([out, alpha8]), info)
+    return keep_source_alpha(Matte(np.dstack([out, alpha8]), info), source_alpha(image))
 
 
 def trim_box(rgba: np.ndarray) -> tuple[int, int, int, int] | None:
