@@ -69,8 +69,11 @@ def gaussian_blur(a: np.ndarray, sigma: float, wrap: Wrap) -> np.ndarray:
             return p[:, i:i + n] if axis == 1 else p[i:i + n, :]
 
         out = k[r] * tap(r)
+        pair = np.empty_like(out)
         for i in range(r):  # symmetric kernel: one multiply per pair of taps
-            out += k[i] * (tap(i) + tap(2 * r - i))
+            np.add(tap(i), tap(2 * r - i), out=pair)
+            pair *= k[i]
+            out += pair
         a = out
     return a
 
