@@ -83,15 +83,16 @@ def box_blur3(a: np.ndarray, sigma: float, wrap: Wrap) -> np.ndarray:
     not grow with the radius. Box width ``sqrt(4·sigma² + 1)``, rounded to an odd number."""
     r = max(1, round((math.sqrt(4 * sigma * sigma + 1) - 1) / 2))
     width = 2 * r + 1
+    b = a.astype(np.float64)  # running sums in float64: exact enough to stay shift-invariant
     for axis in (1, 0):
-        n = a.shape[axis]
+        n = b.shape[axis]
         for _ in range(3):
-            p = _pad(a, r + 1, wrap, (axis,)).astype(np.float64)
-            c = np.cumsum(p, axis=axis)
+            c = np.cumsum(_pad(b, r + 1, wrap, (axis,)), axis=axis)
             hi = c[:, width:width + n] if axis == 1 else c[width:width + n]
             lo = c[:, :n] if axis == 1 else c[:n]
-            a = ((hi - lo) / width).astype(np.float32)
-    return a
+            b = hi - lo
+            b *= 1.0 / width
+    return b.astype(np.float32)
 
 
 def height_field(rgb: np.ndarray, blur: float, invert: bool, wrap: Wrap) -> np.ndarray:
