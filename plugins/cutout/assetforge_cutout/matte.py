@@ -104,6 +104,21 @@ def keep_source_alpha(matte: Matte, alpha: np.ndarray | None) -> Matte:
     return Matte(rgba, info)
 
 
+def within(rgb: np.ndarray, colour: np.ndarray, tolerance: float) -> np.ndarray:
+    """Pixels whose every channel is within ``tolerance`` of ``colour`` (uint8 comparisons:
+    |x - c| <= t for an integer x is ceil(c - t) <= x <= floor(c + t))."""
+    low = np.clip(np.ceil(colour - tolerance), 0, 256).astype(np.int16)
+    high = np.clip(np.floor(colour + tolerance), -1, 255).astype(np.int16)
+    out = np.ones(rgb.shape[:2], dtype=bool)
+    for c in range(3):
+        channel = rgb[:, :, c]
+        if low[c] > 0:
+            out &= channel >= low[c]
+        if high[c] < 255:
+            out &= channel <= high[c]
+    return out
+
+
 def key_cutout(image: Image.Image, tolerance: float, feather: int, binary: bool) -> Matte:
     """Cut ``image`` out against the colour of its border (see the module docstring).
 
@@ -114,8 +129,7 @@ def key_cutout(image: Image.Image, tolerance: float, feather: int, binary: bool)
     rgb8 = np.asarray(image.convert("RGB"), dtype=np.uint8)
     alpha_in = source_alpha(image)
     background_colour = border_colour(rgb8, alpha_in).astype(np.float64)
-    near = np.abs(rgb8.astype(np.float32) - background_colour.astype(np.float32)).max(axis=2)
-    near = near <= tolerance
+    near = within(rgb8, background_colour, tolerance)
     if alpha_in is not None:
         near |= alpha_in == 0
     background = border_connected(near)
@@ -128,7 +142,8 @@ def key_cutout(image: Image.Image, tolerance: float, feather: int, binary: bool)
     core = shape & ~edge
     fill = nearest_colours(rgb8, core)
 
-    alpha = core.astype(np.float64)
+    alpha8 = core.view(np.uint8) * np.uint8(255)
+    out = rgb8.copy()
     if edge.any():
         pixel = rgb8[edge] - background_colour
         towards = fill[edge] - background_colour
@@ -138,19 +153,15 @@ def key_cutout(image: Image.Image, tolerance: float, feather: int, binary: bool)
         a = np.clip(a, 0.0, 1.0)
         if binary:
             a = (a >= 0.5).astype(np.float64)
-        alpha[edge] = a
-    alpha8 = np.round(alpha * 255.0).astype(np.uint8)
-
-    out = rgb8.copy()
-    if edge.any():
-        a = alpha[edge][:, None]
-        unmixed = (rgb8[edge] - (1.0 - a) * background_colour) / np.maximum(a, 1e-6)
+        alpha8[edge] = np.round(a * 255.0).astype(np.uint8)
+        a = a[:, None]
+        unmixed = (pixel + a * background_colour) / np.maximum(a, 1e-6)  # (p - (1-a)·B) / a
         out[edge] = np.round(np.clip(unmixed, 0.0, 255.0)).astype(np.uint8)
     transparent = alpha8 == 0
-    out[transparent] = fill[transparent]
+    np.copyto(out, fill, where=transparent[:, :, None])
     rgba = np.dstack([out, alpha8])
     info = {"background": [round(float(c), 1) for c in background_colour],
-            "transparent_fraction": round(float(transparent.mean()), 4)}
+            "transparent_fraction": round(np.count_nonzero(transparent) / transparent.size, 4)}
     return keep_source_alpha(Matte(rgba, info), alpha_in)
 
 
