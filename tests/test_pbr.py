@@ -81,6 +81,21 @@ def test_a_bump_faces_outwards_on_both_axes(make_project, convention, up):
     assert tuple(n[1, 1]) == (128, 128, 255)  # flat: the zero vector is 128
 
 
+@pytest.mark.parametrize("wrap", [(True, True), (True, False), (False, False)])
+def test_normals_in_strips_equal_normals_of_the_whole_height_field(wrap):
+    from assetforge_pbr import maps
+
+    rgb = np.random.default_rng(3).integers(0, 256, (70, 50, 3), dtype=np.uint8)
+    whole = np.empty((70, 50, 3), dtype=np.uint8)
+    maps.encode_normals(*maps.sobel(maps.height_field(rgb, 1.5, False, wrap), wrap), 2.0,
+                        "opengl", whole)
+    strips = maps.normal_map(rgb, 1.5, False, 2.0, "opengl", wrap, rows=16)
+    # Identical wherever no clamped edge is in reach (the blur radius 4 plus the Sobel pixel).
+    keep_x = slice(None) if wrap[0] else slice(5, -5)
+    keep_y = slice(None) if wrap[1] else slice(5, -5)
+    assert (strips[keep_y, keep_x] == whole[keep_y, keep_x]).all()
+
+
 def test_strength_steepens_the_normals(make_project):
     root = make_project()
     gentle = make(root, RAMP_X, "normal = { strength = 1.0 }")[SIZE // 2, SIZE // 2]

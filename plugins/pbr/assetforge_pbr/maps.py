@@ -9,6 +9,7 @@ the others clamp to the edge pixel.
   step from black to white has slope 4 per pixel, times ``strength``. Normal = normalise(-s·dh/dx,
   -s·dh/dy_up, 1), with y up the image for OpenGL (green = +Y: Godot, Unity, Blender) and
   flipped for DirectX (Unreal, 3ds Max). Encoded as ``128 + 127·n`` (128 = 0; flat = 128,128,255).
+  Computed in strips of rows that stay in the CPU cache (``normal_map``).
 * **roughness** — ``low + (high - low) · (1 - luminance stretched to 0..1)``: dark areas (cracks,
   grime) rough, bright areas smoother. A starting point for an artist, not a measurement.
 * **ao** — cavities: how far a pixel lies below the average height around it (a Gaussian of
@@ -54,16 +55,24 @@ def _pad(a: np.ndarray, r: int, wrap: Wrap, axes: tuple[int, ...] = (0, 1)) -> n
     return a
 
 
-def gaussian_blur(a: np.ndarray, sigma: float, wrap: Wrap) -> np.ndarray:
-    """Separable Gaussian blur (kernel radius 2.5·sigma, renormalised)."""
+def gaussian_kernel(sigma: float) -> np.ndarray | None:
+    """Normalised 1-D Gaussian of radius 2.5·sigma (the tails beyond hold 1 % of the weight);
+    None for sigma <= 0."""
     if sigma <= 0:
-        return a
-    r = max(1, math.ceil(2.5 * sigma))  # the tails beyond 2.5 sigma hold 1 % of the weight
+        return None
+    r = max(1, math.ceil(2.5 * sigma))
     k = np.exp(-(np.arange(-r, r + 1, dtype=np.float64) ** 2) / (2 * sigma * sigma))
-    k = (k / k.sum()).astype(np.float32)
-    h, w = a.shape
-    for axis, n in ((1, w), (0, h)):
-        p = _pad(a, r, wrap, (axis,))
+    return (k / k.sum()).astype(np.float32)
+
+
+def blur_valid(p: np.ndarray, k: np.ndarray | None) -> np.ndarray:
+    """Separable blur of an already padded array, keeping only fully covered pixels (the
+    result is 2r smaller on each axis)."""
+    if k is None:
+        return p
+    r = len(k) // 2
+    for axis in (1, 0):
+        n = p.shape[axis] - 2 * r
 
         def tap(i: int, p: np.ndarray = p, axis: int = axis, n: int = n) -> np.ndarray:
             return p[:, i:i + n] if axis == 1 else p[i:i + n, :]
@@ -74,8 +83,14 @@ def gaussian_blur(a: np.ndarray, sigma: float, wrap: Wrap) -> np.ndarray:
             np.add(tap(i), tap(2 * r - i), out=pair)
             pair *= k[i]
             out += pair
-        a = out
-    return a
+        p = out
+    return p
+
+
+def gaussian_blur(a: np.ndarray, sigma: float, wrap: Wrap) -> np.ndarray:
+    """Separable Gaussian blur, neighbours wrapped on tiled axes, clamped elsewhere."""
+    k = gaussian_kernel(sigma)
+    return a if k is None else blur_valid(_pad(a, len(k) // 2, wrap), k)
 
 
 def box_blur3(a: np.ndarray, sigma: float, wrap: Wrap) -> np.ndarray:
@@ -101,35 +116,39 @@ def height_field(rgb: np.ndarray, blur: float, invert: bool, wrap: Wrap) -> np.n
     return 1.0 - h if invert else h
 
 
-def sobel(h: np.ndarray, wrap: Wrap) -> tuple[np.ndarray, np.ndarray]:
-    """(dh/dx, dh/drow): 3×3 Sobel, neighbours wrapped on tiled axes, clamped elsewhere.
+def sobel_valid(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(dh/dx, dh/drow) of a padded array by a 3×3 Sobel filter (1 pixel smaller each side).
 
     Separable: a [1, 2, 1] smoothing across the derivative, then a central difference."""
-    p = _pad(h, 1, wrap)
-    across = p[1:-1] * 2  # (H, W + 2): smoothed across rows, for dh/dx
+    across = p[1:-1] * 2  # smoothed across rows, for dh/dx
     across += p[:-2]
     across += p[2:]
     dx = across[:, 2:] - across[:, :-2]
-    across = p[:, 1:-1] * 2  # (H + 2, W): smoothed across columns, for dh/drow
+    across = p[:, 1:-1] * 2  # smoothed across columns, for dh/drow
     across += p[:, :-2]
     across += p[:, 2:]
     drow = across[2:] - across[:-2]
     return dx, drow
 
 
-def normal_map(h: np.ndarray, strength: float, convention: str, wrap: Wrap) -> np.ndarray:
-    """(H, W, 3) uint8 tangent-space normals of height field ``h``."""
-    dx, drow = sobel(h, wrap)
+def sobel(h: np.ndarray, wrap: Wrap) -> tuple[np.ndarray, np.ndarray]:
+    """(dh/dx, dh/drow): 3×3 Sobel, neighbours wrapped on tiled axes, clamped elsewhere."""
+    return sobel_valid(_pad(h, 1, wrap))
+
+
+def encode_normals(dx: np.ndarray, drow: np.ndarray, strength: float, convention: str,
+                   out: np.ndarray) -> None:
+    """Write normalise(-s·dx, ±s·drow, 1) as ``128 + 127·n`` into the uint8 (H, W, 3) ``out``.
+
+    A height rising down the image (+row) faces up the image: +Y in OpenGL's convention, -Y
+    in DirectX's."""
     s = np.float32(strength)
-    # n = (-s·dx, ±s·drow, 1) / |…|. A height rising down the image (+row) faces up the
-    # image: +Y in OpenGL's convention, -Y in DirectX's.
     inv = dx * dx
     inv += drow * drow
     inv *= s * s
     inv += 1.0
     np.sqrt(inv, out=inv)
     np.reciprocal(inv, out=inv)
-    out = np.empty((*h.shape, 3), dtype=np.uint8)
     scale = np.float32(NORMAL_SCALE) * s
     sign_y = 1.0 if convention == "opengl" else -1.0
     for channel, (component, factor) in enumerate(
@@ -140,6 +159,28 @@ def normal_map(h: np.ndarray, strength: float, convention: str, wrap: Wrap) -> n
         # 128 + 127·n lies in 1..255 (|n| <= 1); +0.5 then truncation rounds half up.
         c += NORMAL_ZERO + 0.5
         out[:, :, channel] = c
+
+
+def normal_map(rgb: np.ndarray, blur: float, invert: bool, strength: float, convention: str,
+               wrap: Wrap, rows: int = 32) -> np.ndarray:
+    """(H, W, 3) uint8 tangent-space normals of the height field of ``rgb``.
+
+    The same arithmetic as ``sobel(height_field(...))`` but done in strips of ``rows`` rows
+    that stay in the CPU cache: the luminance is padded once (wrapped or clamped) by the blur
+    radius plus the Sobel pixel, and each strip is blurred and differentiated "valid" from its
+    rows of the padded array. (At clamped edges the Sobel filter thus sees the blur of the
+    edge-extended image, where padding the blurred image would repeat its edge pixels.)"""
+    k = gaussian_kernel(blur)
+    margin = (len(k) // 2 if k is not None else 0) + 1
+    lum = luminance(rgb)
+    padded = _pad(1.0 - lum if invert else lum, margin, wrap)
+    height, width = lum.shape
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        strip = blur_valid(padded[top:bottom + 2 * margin], k)
+        dx, drow = sobel_valid(strip)
+        encode_normals(dx, drow, strength, convention, out[top:bottom])
     return out
 
 

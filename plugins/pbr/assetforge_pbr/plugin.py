@@ -123,9 +123,10 @@ def make_map(image: Image.Image, file: DerivedFile, project: Project) -> Image.I
     wrap = ("x" in p.get("wrap", []), "y" in p.get("wrap", []))
     if p["map"] == "roughness":
         return Image.fromarray(maps.roughness_map(rgb, *p["range"]), "L")
-    h = maps.height_field(rgb, p["blur"], p["invert"], wrap)
     if p["map"] == "normal":
-        return Image.fromarray(maps.normal_map(h, p["strength"], p["convention"], wrap), "RGB")
+        return Image.fromarray(maps.normal_map(rgb, p["blur"], p["invert"], p["strength"],
+                                               p["convention"], wrap), "RGB")
+    h = maps.height_field(rgb, p["blur"], p["invert"], wrap)
     if p["map"] == "height":
         return Image.fromarray(maps.to_grey(maps.stretch(h)), "L")
     return Image.fromarray(maps.ao_map(h, p["radius"], p["strength"], wrap), "L")
