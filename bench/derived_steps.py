@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -78,7 +79,8 @@ def main() -> None:
         return buf.getvalue()
 
     baseline, baseline_best = timed_ms(png, args.runs)
-    print(f"derived steps on a {args.size}x{args.size} image, median (best) of {args.runs} runs")
+    print(f"derived steps on a {args.size}x{args.size} image, median (best) of {args.runs} runs "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"  {'baseline: PNG encode':24s} {baseline:8.1f} ms ({baseline_best:.1f})")
     figures = {}
     for name, file in files.items():
