@@ -252,6 +252,18 @@ def test_manifest_mistakes_are_reported_with_file_and_line(make_project, value, 
         res.stderr
 
 
+def test_a_kind_default_is_reported_in_assetforge_toml(make_project):
+    extra = '\n[kinds.texture.cutout]\nmethod = "rembg"\nmodel = "models/gone.onnx"\n'
+    root = make_project({"manifests/game.toml": '[texture.t]\nprompt = "x"\n'},
+                        extra_config=extra)
+    res = run_cli(root, "build", "--dry-run")
+    assert res.exit_code == 2, res.output
+    config = root / "assetforge.toml"
+    line = config.read_text().splitlines().index("[kinds.texture.cutout]") + 1
+    assert f"{config}:{line}: cutout.model: models/gone.onnx: no such file" in res.stderr, \
+        res.stderr
+
+
 def test_parse_defaults():
     assert config.parse("key") == config.CutoutSpec("key")
     assert config.parse({"model": "m.onnx"}) == config.CutoutSpec("rembg", model="m.onnx")

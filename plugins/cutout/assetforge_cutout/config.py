@@ -126,7 +126,9 @@ def model_problem(asset: AssetSpec, cut: CutoutSpec, project: Project) -> Proble
     """Why ``method = "rembg"`` cannot run for ``asset`` (not installed, no model), or None."""
     if cut.method != "rembg":
         return None
-    where = asset.where("cutout")
+    # A kind default ([kinds.X] cutout = …) is reported where it is written: assetforge.toml.
+    where = (asset.where("cutout") if "cutout" in asset.explicit
+             else project.where("kinds", asset.kind, "cutout"))
     if not rembg_installed():
         return Problem(where, "cutout.method",
                        'method = "rembg" needs the rembg library: pip install '
