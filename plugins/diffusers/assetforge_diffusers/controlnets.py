@@ -204,7 +204,8 @@ def _hub_snapshot(project: Project, name: str, src: Source) -> Path:
     snap = base / "snapshots" / commit if commit else None
     if snap is not None and (snap / "config.json").is_file() and _weight_files(snap) != ([], []):
         return snap
-    where = f"{src.value}@{rev} is not in the Hugging Face cache {base.parent}"
+    where = (f"{src.value}@{rev} is not in the Hugging Face cache {base.parent} (and there is "
+             f"no local folder {project.root / src.value})")
     if hub.offline():
         raise problem(project, name, "source", f"{where}; HF_HUB_OFFLINE is set, so it cannot "
                        f"be downloaded now: download it once online (hf download {src.value}"

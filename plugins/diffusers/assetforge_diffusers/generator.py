@@ -93,7 +93,7 @@ class DiffusersGenerator:
         self._runtime: runtime.Runtime | None = None
         self._devices: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         # [controlnets.NAME] -> (content identity, family), per plan like the runtime.
-        self._controlnets: dict[str, tuple[str, str | None]] = {}
+        self._controlnets: dict[tuple[Path, str], tuple[str, str | None]] = {}
 
     # -- planning (torch-free) ---------------------------------------------------------------
     def handles(self, model: ModelConfig) -> bool:
@@ -296,10 +296,11 @@ class DiffusersGenerator:
         return out
 
     def _controlnet(self, project: Project, name: str) -> tuple[str, str | None]:
-        if name not in self._controlnets:
+        key = (project.config_path, name)
+        if key not in self._controlnets:
             cn = controlnets.resolve(project, name)
-            self._controlnets[name] = (controlnets.content_identity(cn, project), cn.family)
-        return self._controlnets[name]
+            self._controlnets[key] = (controlnets.content_identity(cn, project), cn.family)
+        return self._controlnets[key]
 
     # -- building (torch) ----------------------------------------------------------------------
     def load(self, model: ModelConfig, project: Project) -> Any:
