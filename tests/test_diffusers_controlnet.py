@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from assetforge_diffusers import controlnets, identity, tiny_controlnet, variants
 from assetforge_diffusers.generator import DiffusersGenerator
+from assetforge_diffusers.ldm import export_controlnet
 from assetforge_diffusers.plugin import register_manifest_keys, validate_spec
 from helpers import run_cli, unvalidated_specs
 from PIL import Image, ImageDraw
@@ -205,6 +206,19 @@ def test_no_leak_into_the_next_asset(tmp_path, one_torch_thread):
                     ) == after_init
 
 
+def test_derived_pipelines_keep_the_loaded_dtype(tmp_path, one_torch_thread):
+    """from_pipe casts to float32 unless told the dtype: the shared modules must stay as
+    loaded (the recipe promised bfloat16 here), and the ControlNet must match them."""
+    import torch
+
+    gen, p, pipe, _ = loaded(tmp_path, extra='[generation]\ndtype = "bfloat16"')
+    generate(gen, pipe, p, control_job(p.root))
+    generate(gen, pipe, p, job(p.root, {"init_image": "poses/bar.png"},
+                               {"init_image": "poses/bar.png"}))
+    for module in (pipe.unet, pipe.vae, pipe.text_encoder, variants.controlnet(pipe, p, "pose")):
+        assert module.dtype == torch.bfloat16, type(module).__name__
+
+
 # -- sources -----------------------------------------------------------------------------------
 def fake_hub_cache(cache: Path, repo: str, folder: Path) -> None:
     """``folder`` laid out as huggingface_hub leaves a download (blobs named by sha256)."""
@@ -227,10 +241,13 @@ def test_folder_file_and_hub_sources_load_the_same_weights(tmp_path, sd15, monke
     builtin = tiny_controlnet.ensure_tiny_controlnet("tiny-controlnet-sd15")
     shutil.copytree(builtin, tmp_path / "nets" / "pose")
     shutil.copy(builtin / "diffusion_pytorch_model.safetensors", tmp_path / "pose.safetensors")
+    export_controlnet(builtin, tmp_path / "pose-a1111.safetensors")  # original layout
     fake_hub_cache(tmp_path / "hf", "acme/tiny-controlnet", builtin)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     sources = {"folder": 'source = "../nets/pose"',
                "file": f'source = "{tmp_path / "pose.safetensors"}"\nconfig = "{builtin}"',
+               "original": f'source = "{tmp_path / "pose-a1111.safetensors"}"\n'
+                           f'config = "{builtin}"',
                "hub": 'source = "acme/tiny-controlnet"'}
     for kind, body in sources.items():
         q = make(tmp_path / kind, nets=f"[controlnets.pose]\n{body}\n")
@@ -238,9 +255,14 @@ def test_folder_file_and_hub_sources_load_the_same_weights(tmp_path, sd15, monke
         fields = gen.recipe_fields(control_job(q.root), ident)
         net = controlnets.resolve(q, "pose")
         assert net.family == "sd15"
-        if kind != "file":  # same files, same identity as the builtin's folder
+        if kind in ("folder", "hub"):  # same files, same identity as the builtin's folder
             assert fields["controlnets"][0]["model"] == folder_hash(builtin)
         assert generate(gen, pipe, q, control_job(q.root)) == reference, kind
+    # Offline, a single file without its config cannot be loaded: the error says what to set.
+    q = make(tmp_path / "noconfig", nets=f'[controlnets.pose]\nsource = '
+                                         f'"{tmp_path / "pose-a1111.safetensors"}"\n')
+    with pytest.raises(UserError, match=r"controlnets.pose.source: cannot load .*config = "):
+        generate(gen, pipe, q, control_job(q.root))
 
 
 def test_sdxl_controlnet_and_unsupported_families(tmp_path, one_torch_thread):

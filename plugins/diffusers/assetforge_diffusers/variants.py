@@ -85,9 +85,13 @@ def controlnet(pipe: Any, project: Project, name: str) -> Any:
         try:
             model = load_controlnet(cn, project, dtype)
         except (OSError, ValueError, KeyError) as e:
+            hint = ""
+            if cn.source.kind in ("file", "pickle") and cn.config is None:
+                hint = ('; offline, a single-file ControlNet needs config = "a folder holding '
+                        'its config.json" in its table')
             raise controlnets.problem(project, name, "source", f"cannot load "
-                                       f"{cn.source.path or cn.source.value}: "
-                                       f"{type(e).__name__}: {e}") from None
+                                      f"{cn.source.path or cn.source.value}: "
+                                      f"{type(e).__name__}: {e}{hint}") from None
         device = denoiser(pipe).device
         if model.device != device:  # loaded in the pipeline's dtype, on the CPU
             model.to(device)
