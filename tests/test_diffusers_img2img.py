@@ -229,3 +229,25 @@ def test_bad_strength_through_the_cli_exits_2_with_file_and_line(tmp_path):
     assert res.exit_code == 2, res.output
     assert "a.toml:4: texture.wall.strength: must be greater than 0 and at most 1" in res.output
     assert "Traceback" not in res.output
+
+
+def test_view_tables_may_hold_their_own_init_image(sd15):
+    gen, p, pipe, ident = sd15
+    views = {"front": {"suffix": "front view", "init_image": "art/wall.png", "strength": 0.5},
+             "back": "back view"}
+    spec = AssetSpec("wall", "texture", {"views": views},
+                     SourceFile(p.root / "manifests" / "a.toml", MANIFEST))
+    ref = InputRef("views.front.init_image", "art/wall.png", p.root / "art" / "wall.png",
+                   file_sha256(p.root / "art" / "wall.png"))
+    front = Job("wall", "texture", "front", "a mossy brick wall", "", 1, 64, 64, 4, 5.0,
+                "default", "m", "textures/wall.png", spec, {ref.name: ref})
+    back = Job("wall", "texture", "back", "a mossy brick wall", "", 1, 64, 64, 4, 5.0,
+               "default", "m", "textures/wall.png", spec, {ref.name: ref})
+    assert generate(gen, pipe, p, front) == generate(gen, pipe, p, init_job(p.root, 0.5))
+    assert generate(gen, pipe, p, back) == generate(gen, pipe, p, job(p.root, {}))
+    assert gen.recipe_fields(front, ident)["img2img"] == {"strength": 0.5,
+                                                          "image": "views.front.init_image"}
+    assert "img2img" not in gen.recipe_fields(back, ident)
+    # The asset-level strength of an asset whose views have init images is not an error.
+    spec.fields["strength"] = 0.4
+    assert validate_spec(spec, p) is None

@@ -35,8 +35,6 @@ DEFAULT_STRENGTH = 0.75
 DEFAULT_SCALE = 1.0
 MAX_SCALE = 2.0
 CONTROL_KEYS = ("image", "model", "scale")
-# Keys that may also appear inside a view table, overriding the asset's value for that view.
-VIEW_KEYS = ("init_image", "strength", "control")
 IMG2IMG = {"sd15": "StableDiffusionImg2ImgPipeline", "sd2": "StableDiffusionImg2ImgPipeline",
            "sdxl": "StableDiffusionXLImg2ImgPipeline", "sd3": "StableDiffusion3Img2ImgPipeline"}
 CONTROLNET = {"sd15": "StableDiffusionControlNetPipeline",
@@ -216,10 +214,12 @@ def problems(spec: AssetSpec, project: Project) -> list[Problem]:
     if isinstance(views, dict):
         scopes += [(v, t, f"views.{v}.") for v, t in views.items() if isinstance(t, dict)]
     checked: set[str] = set()
-    for view, fields, prefix in scopes:
+    for view, fields, prefix in scopes:  # the asset, then each view table
         key = f"{spec.kind}.{spec.id}.{prefix}"
-        if "strength" in fields and "init_image" not in fields and not (
-                view and "init_image" in spec.fields):
+        has_init = "init_image" in fields or (  # a view inherits; the asset may serve views
+            "init_image" in spec.fields if view else any(
+                "init_image" in t for _v, t, _p in scopes[1:]))
+        if "strength" in fields and not has_init:
             out.append(Problem(where(spec, view, "strength"), key + "strength",
                                "strength applies to img2img only: set init_image too"))
         for i, table in enumerate(control_tables(fields.get("control", []))):
