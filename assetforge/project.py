@@ -34,7 +34,7 @@ GENERATION_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     # byte-identical outputs across machines with different core counts. 0 = torch's default.
     "threads": ((int,), 0, "torch CPU threads (0: torch's default)"),
 }
-TOP_LEVEL = ("project", "generation", "models", "kinds", "plugins")
+TOP_LEVEL = ("project", "generation", "models", "kinds", "plugins", "controlnets")
 
 
 @dataclass

@@ -1,5 +1,8 @@
 """``DiffusersGenerator``: the ``assetforge.interfaces.Generator`` for diffusers models.
 
+Jobs with ``init_image`` or ``control`` (see ``conditions.py``) run on pipelines derived from
+the loaded one (``variants.py``); their recipes add what changes the bytes.
+
 Everything up to ``load()`` is torch-free (planning calls ``handles``, ``identify``,
 ``recipe_fields`` and ``validate_scheduler`` for every asset); ``load``/``generate`` import
 ``.pipeline``, which imports torch and diffusers.
@@ -32,7 +35,7 @@ from assetforge.api import (
     json_hash,
 )
 
-from . import hub, identity, runtime, schedulers, tiny
+from . import conditions, controlnets, hub, identity, runtime, schedulers, tiny
 from .identity import FAMILIES, FAMILY_PIPELINES, ModelFormatError
 from .sources import Source, classify, root_of
 
@@ -89,6 +92,8 @@ class DiffusersGenerator:
         # Its runtime, resolved on first use after each identify() (once per plan, not per job).
         self._runtime: runtime.Runtime | None = None
         self._devices: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+        # [controlnets.NAME] -> (content identity, family), per plan like the runtime.
+        self._controlnets: dict[tuple[Path, str], tuple[str, str | None]] = {}
 
     # -- planning (torch-free) ---------------------------------------------------------------
     def handles(self, model: ModelConfig) -> bool:
@@ -181,6 +186,7 @@ class DiffusersGenerator:
     def identify(self, model: ModelConfig, project: Project) -> ModelIdentity:
         """Content identity and family, without torch (see identity.py for the rules)."""
         self._project, self._runtime = project, None
+        self._controlnets = {}
         r = self._resolve(model, project)
 
         def folder_hash(f: _Folder) -> str:
@@ -241,7 +247,7 @@ class DiffusersGenerator:
             if self._runtime is None:
                 self._runtime = runtime.resolve(self._project)
             rt = self._runtime
-        return {
+        fields = {
             "pipeline": FAMILY_PIPELINES[model.family],
             "scheduler_class": cls or "model default",
             "scheduler_config": overrides,
@@ -249,6 +255,52 @@ class DiffusersGenerator:
             "noise": NOISE,
             "batch_size": 1,
         }
+        cond = conditions.of_job(job)
+        if not cond.plain:  # txt2img recipes stay exactly as they were
+            fields.update(self._condition_fields(job, cond, model, project or self._project))
+        return fields
+
+    def _condition_fields(self, job: Job, cond: conditions.Conditions, model: ModelIdentity,
+                          project: Project | None) -> dict[str, Any]:
+        """img2img strength, ControlNet identities and scales, the resize method.
+
+        The input images' hashes are the core's (recipe ``inputs``); each entry names the
+        input it reads, so the pairing of images and ControlNets is in the recipe too.
+        """
+        spec, view = job.spec, job.view
+        try:
+            pipeline_class = conditions.pipeline_class(model.family, cond)
+        except ValueError as e:
+            raise UserError([Problem(conditions.where(spec, view, "control"), "control",
+                                     str(e))]) from None
+        out: dict[str, Any] = {"pipeline": pipeline_class, "resize": conditions.RESIZE}
+        if cond.init_input is not None:
+            assert cond.strength is not None
+            if int(job.steps * cond.strength) < 1:
+                raise UserError([Problem(conditions.where(spec, view, "strength"), "strength",
+                                         f"strength {cond.strength:g} x {job.steps} steps "
+                                         "runs no denoising step; raise steps or strength")])
+            out["img2img"] = {"strength": cond.strength, "image": cond.init_input}
+        if cond.controls:
+            assert project is not None, "identify() runs before recipe_fields()"
+            nets = []
+            for c in cond.controls:
+                digest, family = self._controlnet(project, c.model)
+                if family is not None and family != model.family:
+                    raise UserError([Problem(
+                        conditions.where(spec, view, "control"), "control",
+                        f"ControlNet {c.model!r} is for {family} models, but this asset's "
+                        f"model is {model.family}")])
+                nets.append({"model": digest, "scale": c.scale, "image": c.input_name})
+            out["controlnets"] = nets
+        return out
+
+    def _controlnet(self, project: Project, name: str) -> tuple[str, str | None]:
+        key = (project.config_path, name)
+        if key not in self._controlnets:
+            cn = controlnets.resolve(project, name)
+            self._controlnets[key] = (controlnets.content_identity(cn, project), cn.family)
+        return self._controlnets[key]
 
     # -- building (torch) ----------------------------------------------------------------------
     def load(self, model: ModelConfig, project: Project) -> Any:
@@ -301,7 +353,13 @@ class DiffusersGenerator:
         """One image: the job's scheduler, CPU-generator noise, the pipeline on its device."""
         from . import pipeline
 
-        image = pipeline.run(loaded, job)
+        cond = conditions.of_job(job)
+        if cond.plain:
+            image = pipeline.run(loaded, job)
+        else:
+            from . import variants
+
+            image = variants.run(loaded, job, cond, ctx.project)
         ctx.metrics.setdefault("dtype", str(pipeline.denoiser(loaded).dtype).removeprefix(
             "torch."))
         ctx.metrics.setdefault("scheduler_class", type(loaded.scheduler).__name__)

@@ -123,3 +123,41 @@ def export_sd15(folder: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in state.items()}, str(dest))
     return dest
+
+
+def convert_controlnet(sd: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    """A diffusers ControlNetModel state dict in the original ControlNet layout
+    (``control_model.input_hint_block``, ``zero_convs``, ``middle_block_out``)."""
+    blocks = 2 * (len(cfg["conditioning_embedding_out_channels"]) - 1)
+    own = {"controlnet_cond_embedding.conv_in.": "input_hint_block.0.",
+           "controlnet_cond_embedding.conv_out.": f"input_hint_block.{2 * (blocks + 1)}.",
+           "controlnet_mid_block.": "middle_block_out.0."}
+    own.update({f"controlnet_cond_embedding.blocks.{j}.": f"input_hint_block.{2 * (j + 1)}."
+                for j in range(blocks)})
+    own.update({f"controlnet_down_blocks.{i}.": f"zero_convs.{i}.0."
+                for i in range(len([k for k in sd if k.startswith("controlnet_down_blocks.")
+                                    and k.endswith(".weight")]))})
+    out: dict[str, Any] = {}
+    shared = {}
+    for key, value in sd.items():
+        prefix = next((p for p in own if key.startswith(p)), None)
+        if prefix is None:
+            shared[key] = value
+        else:
+            out["control_model." + own[prefix] + key[len(prefix):]] = value
+    for key, value in convert_unet(shared, cfg).items():  # the UNet encoder it copies
+        out["control_model." + key.removeprefix("model.diffusion_model.")] = value
+    return out
+
+
+def export_controlnet(folder: Path, dest: Path) -> Path:
+    """Write a diffusers ControlNet folder as one original-layout ``.safetensors`` file."""
+    from safetensors.torch import load_file, save_file
+
+    cfg = json.loads((folder / "config.json").read_text("utf-8"))
+    # convert_unet also maps up blocks, which a ControlNet lacks: any list of the right length.
+    cfg = {"up_block_types": list(reversed(cfg["down_block_types"])), **cfg}
+    state = convert_controlnet(load_file(folder / "diffusion_pytorch_model.safetensors"), cfg)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(dest))
+    return dest

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 # Bump when a builder changes: the builtin model's identity (and so every recipe using it) changes.
@@ -46,18 +47,24 @@ def ensure_tiny_model(name: str) -> Path:
     """Return the folder of builtin model ``name``, building it on first use (atomically)."""
     if name not in TINY_MODELS:
         raise ValueError(f"unknown builtin model {name!r}; known: {', '.join(TINY_MODELS)}")
-    dest = model_dir(name)
-    if (dest / "model_index.json").exists():
+    return build_once(model_dir(name), "model_index.json",
+                      lambda tmp: build_tiny_model(name, tmp))
+
+
+def build_once(dest: Path, marker: str, build: Callable[[Path], None]) -> Path:
+    """``dest``, built by ``build(tmp)`` into a temporary sibling and renamed into place
+    (atomically) unless ``dest / marker`` already exists."""
+    if (dest / marker).exists():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     try:
-        build_tiny_model(name, tmp)
+        build(tmp)
         try:
             os.replace(tmp, dest)
         except OSError:
             # Another process finished first (dest exists and is non-empty): use theirs.
-            if not (dest / "model_index.json").exists():
+            if not (dest / marker).exists():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
