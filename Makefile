@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) Makefile
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
 	$(PIP) install -q -e '.[dev]' $(addprefix -e ./,$(PLUGINS))
+	$(PIP) install -q playwright tomlkit imagehash
+	command -v chromium || (apt-get update && apt-get install -y chromium)
 	touch $(STAMP)
 
 demo: setup
