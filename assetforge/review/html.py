@@ -25,9 +25,9 @@ figure{margin:0;text-align:center;font-size:12px;color:#666}
 .checker{background:repeating-conic-gradient(#ccc 0 25%,#fff 0 50%) 0 0/16px 16px}
 img.thumb{width:160px;height:auto;cursor:zoom-in;display:block}
 .pixelated img,img.pixelated{image-rendering:pixelated}
-.stack{position:relative;width:256px;line-height:0}.stack img{width:256px;height:auto}
+.stack{position:relative;width:200px;line-height:0}.stack img{width:200px;height:auto}
 .stack img.top{position:absolute;left:0;top:0}
-input[type=range]{width:256px;display:block}
+input[type=range]{width:200px;display:block}
 #lightbox{position:fixed;inset:0;background:#000c;display:none;align-items:center;
 justify-content:center;z-index:5;cursor:zoom-out}#lightbox.open{display:flex}
 #lightbox img{max-width:95vw;max-height:95vh}
