@@ -15,6 +15,7 @@ from ..project import Project
 from .model import Candidate, Item, Review
 
 __all__ = ["Candidate", "Item", "Review", "make_review", "write_html"]
+IMAGE_THREADS = 4
 
 
 def make_review(project: Project, current_ids: set[str], base: str | None = None,
@@ -38,8 +39,10 @@ def write_html(review: Review, folder: Path, title: str) -> Path:
     if folder.exists():
         shutil.rmtree(folder)
     (folder / "img").mkdir(parents=True)
-    for item in review.items:
-        write_item_images(item, folder)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=IMAGE_THREADS) as pool:  # zlib and PIL release the GIL
+        list(pool.map(lambda item: write_item_images(item, folder), review.items))
     for c in review.candidates:
         if c.data is not None:
             c.image = f"img/candidate-{slug(c.job)}-{c.index}.png"
