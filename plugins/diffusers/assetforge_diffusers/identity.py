@@ -241,16 +241,18 @@ def short_hash(tagged: str) -> str:
 _LICENSES: dict[tuple[str, str, float], tuple[str | None, str]] = {}
 
 
-def model_license(model: ModelConfig, project: Project) -> WeightLicense:
-    """A model table's licence: declared (``license = "…"``), else read from its weights."""
+def model_license(model: ModelConfig, project: Project, role: str = "model",
+                  table: str = "models") -> WeightLicense:
+    """A model (or ControlNet: ``role``/``table``) table's licence: declared
+    (``license = "…"``), else read from its weights."""
     from .sources import classify
 
     declared = model.options.get("license")
     src = classify(model.source, project.root)
     where = project.rel(src.path) if src is not None and src.path is not None else model.source
     if isinstance(declared, str) and declared:
-        return WeightLicense("model", model.name, where, declared,
-                             f"{project.config_path.name} [models.{model.name}]")
+        return WeightLicense(role, model.name, where, declared,
+                             f"{project.config_path.name} [{table}.{model.name}]")
     path = src.path if src is not None else None
     if src is not None and src.kind == "hub":
         from .hub import NotCached, cached_snapshot
@@ -260,12 +262,12 @@ def model_license(model: ModelConfig, project: Project) -> WeightLicense:
         except (NotCached, OSError):
             path = None
     if path is None or not path.exists():
-        return WeightLicense("model", model.name, where, None)
+        return WeightLicense(role, model.name, where, None)
     key = (str(path), model.source, path.stat().st_mtime)
     if key not in _LICENSES:  # planning asks once per job: read each model once
         _LICENSES[key] = _read(path)
     found, how = _LICENSES[key]
-    return WeightLicense("model", model.name, where, found, how)
+    return WeightLicense(role, model.name, where, found, how)
 
 
 def _read(path: Path) -> tuple[str | None, str]:
