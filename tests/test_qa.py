@@ -5,6 +5,7 @@ shown by ``build --json`` and ``show``."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,56 @@ def test_settings_errors_name_file_and_line(make_project):
     assert (f"assetforge.toml:{typo}: plugins.qa.blnk: "
             "unknown check (did you mean 'blank'?)") in res.output
     assert "Traceback" not in res.output
+
+
+def tiny_model_with_safety_checker(sd15: Path, folder: Path) -> None:
+    """The tiny SD 1.5 folder plus a diffusers ``safety_checker`` of its own, whose concept
+    embeddings are a red image's: red images score above the concept threshold (half-way
+    between red's and green's similarity to it), green ones below."""
+    import torch
+    from diffusers.pipelines.stable_diffusion.safety_checker import (
+        StableDiffusionSafetyChecker,
+    )
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPTextConfig, CLIPVisionConfig
+
+    shutil.copytree(sd15, folder)
+    torch.manual_seed(0)
+    small = dict(hidden_size=8, intermediate_size=16, num_attention_heads=2, num_hidden_layers=1,
+                 projection_dim=8)
+    cfg = CLIPConfig(text_config=CLIPTextConfig(**small).to_dict(),
+                     vision_config=CLIPVisionConfig(**small, image_size=32,
+                                                    patch_size=8).to_dict(), projection_dim=8)
+    checker = StableDiffusionSafetyChecker(cfg).eval()
+    processor = CLIPImageProcessor(size={"shortest_edge": 32},
+                                   crop_size={"height": 32, "width": 32})
+
+    def embed(colour: tuple[int, int, int]) -> torch.Tensor:
+        with torch.no_grad():
+            pixels = processor(images=Image.new("RGB", (64, 64), colour),
+                               return_tensors="pt").pixel_values
+            v = checker.visual_projection(checker.vision_model(pixels)[1])[0]
+        return v / v.norm()
+
+    red, green = embed((220, 30, 30)), embed((30, 200, 40))
+    similarity = float(red @ green)
+    assert similarity < 0.99  # the two colours are told apart
+    with torch.no_grad():
+        checker.concept_embeds[:] = red
+        checker.concept_embeds_weights[:] = (1 + similarity) / 2
+        checker.special_care_embeds[:] = -red
+        checker.special_care_embeds_weights[:] = 2.0
+    checker.save_pretrained(folder / "safety_checker")
+    processor.save_pretrained(folder / "feature_extractor")
+
+
+def test_safety_models_own_checker(make_project, sd15):
+    from conftest import BASE_CONFIG
+
+    root = make_project(config=BASE_CONFIG.replace('"builtin:tiny-sd15"', '"models/sd15"'),
+                        extra_config='\n[plugins.qa.safety]\nclassifier = "model"\n')
+    tiny_model_with_safety_checker(sd15, root / "models" / "sd15")
+    ctx = _ctx(root)
+    assert _results(Image.new("RGB", (64, 64), (220, 30, 30)), ctx)["qa.safety"] == (False,
+                                                                                     "fail")
+    assert _results(Image.new("RGB", (64, 64), (30, 200, 40)), ctx)["qa.safety"] == (True,
+                                                                                    "fail")
