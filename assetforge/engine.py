@@ -298,7 +298,10 @@ class Builder:
         """The licences of the weights that make ``jp`` (``weight_licenses`` hook)."""
         from .licenses import job_licenses
 
-        found = job_licenses(self.project, self.plugins, jp.job)
+        try:
+            found = job_licenses(self.project, self.plugins, jp.job)
+        except (UserError, PluginError):
+            return None  # the job fails on its own error; its licences stay unknown
         return json.dumps([lic.__dict__ for lic in found], sort_keys=True) if found else None
 
     def _row(self, jp: JobPlan, build_id: int) -> Any:

@@ -100,9 +100,18 @@ class Policy:
 
 def enforce_policy(project: Project, plugins: Plugins, plan: Plan) -> None:
     """Mark every job whose weights (or whose inputs' weights) break ``[policy]`` as failed."""
+    from .errors import PluginError
+
     policy = Policy.of(project)
-    per_job = {jp.job.job_id: job_licenses(project, plugins, jp.job) for jp in plan.jobs()
-               if jp.status != "error"}
+    per_job: dict[str, list[WeightLicense]] = {}
+    for jp in plan.jobs():
+        if jp.status == "error":
+            continue
+        try:
+            per_job[jp.job.job_id] = job_licenses(project, plugins, jp.job)
+        except PluginError as e:  # fails this job only, like any plugin error while planning
+            jp.status, jp.reason, jp.error_plugin = "error", str(e), e.plugin
+            jp.restore_from = None
     by_asset = {a.id: [lic for jp in a.jobs for lic in per_job.get(jp.job.job_id, [])]
                 for a in plan.assets}
     for a in plan.assets:

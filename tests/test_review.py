@@ -193,3 +193,38 @@ def test_contact_sheet(project):
     with Image.open(project / "assets" / "textures" / "c.png") as im:
         c = im.convert("RGB")
     assert sheet.getpixel((76 + 6 + 32, 6 + 32)) == c.getpixel((32, 32))
+
+
+def test_every_output_row_of_an_asset_is_an_item(project):
+    """Derived outputs (the graph branch's ``JOB/NAME`` rows of the same asset) are items of
+    their own; the row is written here as the wave contract describes it."""
+    import io
+
+    from assetforge.db import Store
+    from assetforge.hashing import bytes_hash
+    from assetforge.objects import ObjectStore
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (128, 128, 255)).save(buf, format="PNG")
+    data = buf.getvalue()
+    path = project / "assets" / "textures" / "a_normal.png"
+    path.write_bytes(data)
+    ObjectStore(project / ".assetforge" / "objects").put(data)
+    store = Store(project / ".assetforge" / "assetforge.db")
+    try:
+        build = store.start_build("build")
+        store.insert_generations([dict(
+            build_id=build, asset_id="a", job_id="a/normal", kind="texture", view=None,
+            recipe_hash="sha256:" + "0" * 64, recipe_json='{"inputs": {"source": "x"}}',
+            prompt="", negative_prompt="", seed=0, model_name="", model_hash="",
+            plugin_versions_json="{}", output_path="textures/a_normal.png",
+            output_hash=bytes_hash(data), status="ok")])
+        store.finish_build(build, "finished", {})
+    finally:
+        store.close()
+    data = review_json(project)
+    assert [(it["key"], it["asset"], it["status"]) for it in data["items"]] == [
+        ("a/normal", "a", "new")]
+    out = project / "html"
+    assert run_cli(project, "review", "--out", str(out)).exit_code == 0
+    assert (out / "img" / "a~~normal.new.png").read_bytes() == path.read_bytes()

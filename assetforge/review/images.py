@@ -16,7 +16,10 @@ PIXEL_ART_COLORS = 256  # at most this many colours: scaled up without smoothing
 
 
 def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "item"
+    """A file name for an item key. Asset ids never hold '~', so views ("hero#front") and
+    derived outputs ("floor/normal") cannot collide with an asset id ("hero_front")."""
+    text = text.replace("#", "~").replace("/", "~~")
+    return re.sub(r"[^A-Za-z0-9_.~-]+", "_", text).strip("_") or "item"
 
 
 def _open(data: bytes) -> Image.Image:
