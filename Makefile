@@ -9,7 +9,7 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 # Real consumers in tests (engines, browsers, map editors). Branches append what they need;
 # each list is de-duplicated, and only what is missing is installed.
 APT_PACKAGES += chromium tiled
-TEST_PIP += playwright pytmx
+TEST_PIP += playwright pytmx tomlkit imagehash
 NPM_DIRS += tests/js
 # Extras a plugin is installed with ('-e ./plugins/NAME[EXTRAS]'), where the tests need them:
 # cutout's rembg[cpu] (method = "rembg") and onnx (its tests build a tiny ONNX model).

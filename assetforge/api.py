@@ -31,7 +31,9 @@ from .interfaces import (
     RecipePart,
     SourceFile,
     StepResult,
+    WeightLicense,
 )
+from .licenses import front_matter_license, safetensors_license
 from .project import Project
 from .suggest import did_you_mean
 from .tomlpos import TomlFile, key_lines
@@ -43,10 +45,11 @@ __all__ = [
     "AssetKind", "AssetSpec", "AssetStep", "CheckResult", "DerivedFile", "DerivedStep",
     "GenerationContext", "Generator", "Graph", "InputRef", "Job", "Location", "ManifestKey",
     "ModelConfig", "ModelIdentity", "PostProcessor", "Project", "RecipePart", "SourceFile",
-    "StepResult",
+    "StepResult", "WeightLicense",
     # errors: UserError (exit 2, file:line), Problem (one located mistake), PluginError
     "PluginError", "Problem", "UserError", "toml_problem",
     # helpers
     "TomlFile", "key_lines", "did_you_mean", "dist_version",
+    "front_matter_license", "safetensors_license",
     "bytes_hash", "canonical_json", "file_sha256", "json_hash", "untag",
 ]

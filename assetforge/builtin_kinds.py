@@ -9,6 +9,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
+from .candidates import check_count
 from .hookspecs import hookimpl
 from .interfaces import AssetKind, ManifestKey
 
@@ -100,4 +101,6 @@ def register_manifest_keys() -> list[ManifestKey]:
                     "name = prompt suffix", kinds=("character",), check=_views),
         ManifestKey("description", (str,), "free text for people; does not affect the image"),
         ManifestKey("tags", (list,), "free labels; do not affect the image", check=_tags),
+        ManifestKey("candidates", (int,), "render N more seeds to pick from (assetforge pick); "
+                    "does not affect the image", check=check_count),
     ]

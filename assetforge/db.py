@@ -75,6 +75,7 @@ class Generation(Base):
     metrics_json: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     error_plugin: Mapped[str | None] = mapped_column(String)
+    licenses_json: Mapped[str | None] = mapped_column(Text)  # [WeightLicense as a dict, …]
 
     __table_args__ = (Index("ix_generations_job", "job_id", "id"),)
 
@@ -84,7 +85,8 @@ class Generation(Base):
 
     def as_dict(self) -> dict[str, Any]:
         out = {c.name: getattr(self, c.name) for c in self.__table__.columns}
-        for key in ("recipe_json", "plugin_versions_json", "environment_json", "metrics_json"):
+        for key in ("recipe_json", "plugin_versions_json", "environment_json", "metrics_json",
+                    "licenses_json"):
             raw = out.pop(key)
             out[key.removesuffix("_json")] = json.loads(raw) if raw else None
         return out

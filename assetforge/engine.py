@@ -211,6 +211,10 @@ class Builder:
         with gc_paused(freeze=self.freeze_after_plan):
             specs = load_specs(self.project, self.plugins)
             plan = make_plan(self.project, self.plugins, specs, only=only, force=force)
+        if self.project.config.get("policy"):  # licence policy: violations fail their jobs
+            from .licenses import enforce_policy
+
+            enforce_policy(self.project, self.plugins, plan)
         proven = [jp for jp in plan.jobs() if jp.embedded is not None]
         if adopt and proven:
             from .adopt import adopt as adopt_outputs
@@ -287,7 +291,18 @@ class Builder:
             model_name=job.model, model_hash=model.hash if model else "",
             plugin_versions_json=json.dumps(versions, sort_keys=True),
             output_path=job.output,
+            licenses_json=self._licenses_json(jp),
         )
+
+    def _licenses_json(self, jp: JobPlan) -> str | None:
+        """The licences of the weights that make ``jp`` (``weight_licenses`` hook)."""
+        from .licenses import job_licenses
+
+        try:
+            found = job_licenses(self.project, self.plugins, jp.job)
+        except (UserError, PluginError):
+            return None  # the job fails on its own error; its licences stay unknown
+        return json.dumps([lic.__dict__ for lic in found], sort_keys=True) if found else None
 
     def _row(self, jp: JobPlan, build_id: int) -> Any:
         from .db import Generation
@@ -372,7 +387,7 @@ class Builder:
                                 attempt.metrics)
         image = self._generate(gen, loaded, ctx)
         image = self._postprocess(image, ctx)
-        failed = [c for c in self._checks(image, ctx) if not c.passed]
+        failed = [c for c in self._checks(image, ctx) if not c.passed and c.severity != "warn"]
         if failed:
             raise UserError("; ".join(f"quality check {c.name} failed: {c.message}"
                                       for c in failed))
@@ -456,7 +471,8 @@ class Builder:
         results = [r for _n, rs in self.plugins.call_each("quality_checks", image=image, ctx=ctx)
                    for r in rs]
         ctx.metrics["checks"] = {r.name: {"passed": r.passed, "value": r.value,
-                                          "message": r.message} for r in results}
+                                          "message": r.message, "severity": r.severity}
+                                 for r in results}
         if not results:
             del ctx.metrics["checks"]
         return results

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ManifestKey,
         PostProcessor,
         RecipePart,
+        WeightLicense,
     )
     from .project import Project
 
@@ -108,7 +109,17 @@ def register_derived_outputs() -> list[DerivedStep]:
 
 @hookspec
 def quality_checks(image: Image.Image, ctx: GenerationContext) -> list[CheckResult] | None:
-    """Judge a finished image. A failed check fails the asset; its output is not written."""
+    """Judge a finished image. A failed check of severity ``fail`` fails the asset (its
+    output is not written); a ``warn`` is recorded and shown, and the asset is kept."""
+
+
+@hookspec
+def weight_licenses(job: Job, project: Project) -> list[WeightLicense] | None:
+    """Return the weight files this plugin uses for ``job`` (model, LoRA, upscaler…) and the
+    licence of each: declared (``license = "…"``), or read from the weights
+    (``safetensors_license``, ``front_matter_license``). Recorded with every generation and
+    checked against ``[policy]``. Torch-free: called while planning when a policy is set.
+    """
 
 
 @hookspec

@@ -174,6 +174,18 @@ class CheckResult:
     passed: bool
     message: str = ""
     value: float | None = None
+    severity: str = "fail"  # "fail": a failed check fails the asset; "warn": recorded only
+
+
+@dataclass(frozen=True)
+class WeightLicense:
+    """A weight file that makes a job's image, and its licence, from ``weight_licenses``."""
+
+    role: str  # "model", "lora", "controlnet", "upscaler", …
+    name: str  # the model table, style pack or key that names it
+    file: str  # the weight file or folder (project-relative when inside it), or a hub id
+    license: str | None  # None: nobody declared one and the weights do not say
+    source: str = ""  # where the licence was read: "assetforge.toml", "style.toml", …
 
 
 @dataclass

@@ -34,7 +34,12 @@ GENERATION_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     # byte-identical outputs across machines with different core counts. 0 = torch's default.
     "threads": ((int,), 0, "torch CPU threads (0: torch's default)"),
 }
-TOP_LEVEL = ("project", "generation", "models", "kinds", "plugins", "controlnets")
+# [policy]: what a build may ship (licences of the weights; see licenses.py)
+POLICY_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
+    "allowed_licenses": ((list,), None, "licences the weights may have (SPDX ids)"),
+    "require_license": ((bool,), False, "every weight file must have a known licence"),
+}
+TOP_LEVEL = ("project", "generation", "models", "kinds", "plugins", "controlnets", "policy")
 
 
 @dataclass
@@ -221,7 +226,8 @@ def check_config(project: Project) -> list[Problem]:
         if key not in TOP_LEVEL:
             problems.append(Problem(project.where(key), key,
                                     "unknown table" + did_you_mean(key, TOP_LEVEL)))
-    for name, spec in (("project", PROJECT_KEYS), ("generation", GENERATION_KEYS)):
+    for name, spec in (("project", PROJECT_KEYS), ("generation", GENERATION_KEYS),
+                       ("policy", POLICY_KEYS)):
         if not isinstance(cfg.get(name, {}), dict):
             problems.append(Problem(project.where(name), name, "expected a table"))
             continue
@@ -234,6 +240,11 @@ def check_config(project: Project) -> list[Problem]:
             problems.append(Problem(where, f"models.{name}.source",
                                     "missing: a local folder, a .safetensors file, a hub id "
                                     "or builtin:tiny-sd15"))
+    allowed = cfg.get("policy", {}).get("allowed_licenses") if isinstance(
+        cfg.get("policy"), dict) else None
+    if isinstance(allowed, list) and not all(isinstance(x, str) and x for x in allowed):
+        problems.append(Problem(project.where("policy", "allowed_licenses"),
+                                "policy.allowed_licenses", "expected a list of licence names"))
     out = project.setting("output_dir")
     if isinstance(out, str) and not inside(project.root, project.root / out):
         problems.append(Problem(project.where("project", "output_dir"), "project.output_dir",

@@ -9,7 +9,7 @@ from typing import NamedTuple
 # Record statuses whose row describes an output file that exists (or existed) on disk.
 OUTPUT_STATUSES = ("ok", "restored", "adopted")
 # Must equal the newest Alembic revision; tests/test_store.py checks it does.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 class LastBuild(NamedTuple):

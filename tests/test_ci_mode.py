@@ -188,7 +188,8 @@ def test_the_documented_github_workflow_runs(make_project):
     workflow, gate = workflow_commands((REPO / "docs" / "ci.md").read_text())
     assert workflow == ["assetforge status", "assetforge build --json > build-report.json",
                         "assetforge build --check",
-                        "assetforge verify --json > verify-report.json"]
+                        "assetforge verify --json > verify-report.json",
+                        "assetforge licenses --json > licenses.json"]
     assert gate == ["assetforge build --check"]
     root = make_project({"manifests/a.toml": MANIFEST})
     env = dict(os.environ, PATH=BIN + os.pathsep + os.environ["PATH"],
@@ -208,7 +209,7 @@ def test_the_documented_github_workflow_runs(make_project):
 
     # Next run: a new checkout (no outputs) with .assetforge restored from the cache.
     shutil.rmtree(root / "assets")
-    for f in ("build-report.json", "verify-report.json"):
+    for f in ("build-report.json", "verify-report.json", "licenses.json"):
         (root / f).unlink()
     ci_run(workflow)
     report = json.loads((root / "build-report.json").read_text())

@@ -11,7 +11,7 @@ import click
 
 from .. import __version__
 from ..errors import UserError
-from . import build, maintain, query
+from . import build, maintain, query, review
 from .common import state
 
 
@@ -36,7 +36,7 @@ def cli(ctx: click.Context, project_dir: Path | None, cache_dir: Path | None) ->
 
 
 
-for _module in (build, query, maintain):
+for _module in (build, query, maintain, review):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

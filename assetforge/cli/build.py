@@ -111,12 +111,14 @@ def build(ctx: click.Context, asset_ids: tuple[str, ...], dry_run: bool, force: 
         builder = Builder(project)
         builder.freeze_after_plan = state.one_shot
         progress = None if as_json else TTYProgress()
+        candidates: tuple[int, list[str]] = (0, [])
         if dry_run:
             result = builder.build(only, force=force, dry_run=True)
         else:
             with lock_project(project, "build", no_wait):
                 result = builder.build(only, force=force, fail_fast=fail_fast,
                                        progress=progress)
+                candidates = _candidates(builder, result, progress)
     except UserError as e:
         fail(e)
     except KeyboardInterrupt:
@@ -125,10 +127,47 @@ def build(ctx: click.Context, asset_ids: tuple[str, ...], dry_run: bool, force: 
         sys.exit(EXIT_INTERRUPTED)
     builder.close()
     if as_json:
-        emit(result.as_dict())
+        data = result.as_dict()
+        if not dry_run:
+            _add_checks(project, result, data)
+            if candidates != (0, []):
+                data["candidates"] = {"rendered": candidates[0], "errors": candidates[1]}
+        emit(data)
     else:
         print_result(result, explain, dry_run)
+        if not dry_run and candidates[0]:
+            click.echo(f"{candidates[0]} seed candidates rendered ('assetforge review' shows "
+                       "them, 'assetforge pick ID K' chooses one)")
+    if not dry_run:
+        for err in candidates[1]:
+            click.echo(f"  candidate failed: {err}", err=True)
     sys.exit(EXIT_FAILED if result.failed else EXIT_OK)
+
+
+def _candidates(builder: Any, result: Any, progress: Any) -> tuple[int, list[str]]:
+    """Seed candidates (``candidates = N``): a pass after the build, see candidates.py."""
+    if result.stopped or not any(a.spec.get("candidates") for a in result.plan.assets):
+        return 0, []
+    from ..candidates import render_candidates
+
+    return render_candidates(builder, result.plan, progress)
+
+
+def _add_checks(project: Any, result: Any, data: dict[str, Any]) -> None:
+    """Each built or failed asset's quality checks, as recorded (``checks`` by job id)."""
+    ran = [a for a in result.plan.assets
+           if a.status != "up-to-date" and any(d["id"] == a.id and d["status"] in
+                                               ("built", "failed") for d in data["assets"])]
+    if not ran:
+        return
+    from ..review.collect import latest_checks
+
+    found = latest_checks(project.database, [jp.job.job_id for a in ran for jp in a.jobs])
+    by_asset = {a.id: {jp.job.job_id: found[jp.job.job_id] for jp in a.jobs
+                       if jp.job.job_id in found} for a in ran}
+    for d in data["assets"]:
+        if by_asset.get(d["id"]):
+            d["checks"] = by_asset[d["id"]]
 
 
 

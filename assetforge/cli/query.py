@@ -62,6 +62,10 @@ def show(ctx: click.Context, asset_id: str, as_json: bool) -> None:
     if rows:
         r = rows[-1]
         click.echo(f"  last record #{r.id} {r.created_at} {r.status} {r.output_hash or ''}")
+        checks = (r.as_dict().get("metrics") or {}).get("checks") or {}
+        for name, c in sorted(checks.items()):
+            verdict = "ok" if c.get("passed") else c.get("severity", "fail")
+            click.echo(f"    check {name}: {verdict}  {c.get('message', '')}")
 
 
 

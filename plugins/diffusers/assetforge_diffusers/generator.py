@@ -48,6 +48,7 @@ DIST = "assetforge-diffusers"
 OPTIONS: dict[str, tuple[str, ...]] = {  # option -> source kinds that accept it
     "config": ("file", "pickle"),
     "family": ("file", "pickle"),
+    "license": ("builtin", "folder", "file", "pickle", "hub"),  # recorded, not hashed
 }
 # Changes when the way noise is made changes: old recipes must not match new images.
 NOISE = "cpu-generator-randn-float32-v1"

@@ -16,7 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assetforge.api import json_hash
+from assetforge.api import (
+    ModelConfig,
+    Project,
+    WeightLicense,
+    front_matter_license,
+    json_hash,
+    safetensors_license,
+)
 
 FAMILIES = ("sd15", "sd2", "sdxl", "sd3")
 PIPELINE_FAMILIES = {
@@ -228,3 +235,50 @@ def family_of_keys(path: Path, keys: list[str]) -> str:
 def short_hash(tagged: str) -> str:
     """A1111-style short model hash: the first 10 hex digits."""
     return tagged.split(":", 1)[-1][:10]
+
+
+# -- licences ----------------------------------------------------------------------------------
+_LICENSES: dict[tuple[str, str, float], tuple[str | None, str]] = {}
+
+
+def model_license(model: ModelConfig, project: Project, role: str = "model",
+                  table: str = "models") -> WeightLicense:
+    """A model (or ControlNet: ``role``/``table``) table's licence: declared
+    (``license = "…"``), else read from its weights."""
+    from .sources import classify
+
+    declared = model.options.get("license")
+    src = classify(model.source, project.root)
+    where = project.rel(src.path) if src is not None and src.path is not None else model.source
+    if isinstance(declared, str) and declared:
+        return WeightLicense(role, model.name, where, declared,
+                             f"{project.config_path.name} [{table}.{model.name}]")
+    path = src.path if src is not None else None
+    if src is not None and src.kind == "hub":
+        from .hub import NotCached, cached_snapshot
+
+        try:
+            path = cached_snapshot(src.value, src.revision)
+        except (NotCached, OSError):
+            path = None
+    if path is None or not path.exists():
+        return WeightLicense(role, model.name, where, None)
+    key = (str(path), model.source, path.stat().st_mtime)
+    if key not in _LICENSES:  # planning asks once per job: read each model once
+        _LICENSES[key] = _read(path)
+    found, how = _LICENSES[key]
+    return WeightLicense(role, model.name, where, found, how)
+
+
+def _read(path: Path) -> tuple[str | None, str]:
+    if path.is_file():
+        found = safetensors_license(path) if path.suffix.lower() == ".safetensors" else None
+        return found, "safetensors metadata" if found else ""
+    found = front_matter_license(path / "README.md")
+    if found:
+        return found, "README.md front matter"
+    for st in sorted(path.glob("*/*.safetensors")):
+        found = safetensors_license(st)
+        if found:
+            return found, f"safetensors metadata ({st.relative_to(path).as_posix()})"
+    return None, ""

@@ -6,13 +6,24 @@ Kept import-light on purpose: the core loads every plugin to plan a build or pri
 
 from __future__ import annotations
 
-from assetforge.api import AssetSpec, Generator, ManifestKey, Problem, Project, hookimpl
+from assetforge.api import (
+    AssetSpec,
+    Generator,
+    Job,
+    ManifestKey,
+    ModelConfig,
+    Problem,
+    Project,
+    WeightLicense,
+    hookimpl,
+)
 
-from . import conditions
+from . import conditions, controlnets
 from .generator import DiffusersGenerator
+from .identity import model_license
 
 __all__ = ["DiffusersGenerator", "register_generators", "register_manifest_keys",
-           "validate_spec"]
+           "validate_spec", "weight_licenses"]
 
 
 @hookimpl
@@ -33,3 +44,22 @@ def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
     if not any(k in spec.fields for k in ("init_image", "strength", "control", "views")):
         return None
     return conditions.problems(spec, project) or None
+
+
+@hookimpl
+def weight_licenses(job: Job, project: Project) -> list[WeightLicense] | None:
+    """The job's model and ControlNets: ``license`` in their ``[models.NAME]`` /
+    ``[controlnets.NAME]`` tables, else read from their files (a checkpoint's safetensors
+    metadata, a folder's README.md front matter)."""
+    model = project.models.get(job.model)
+    if model is None:
+        return None
+    found = [model_license(model, project)]
+    tables = controlnets.tables(project)
+    for name in dict.fromkeys(c.model for c in conditions.of_job(job).controls):
+        table = tables.get(name)
+        if isinstance(table, dict) and isinstance(table.get("source"), str):
+            cfg = ModelConfig(name, table["source"],
+                              {k: v for k, v in table.items() if k != "source"})
+            found.append(model_license(cfg, project, role="controlnet", table="controlnets"))
+    return found

@@ -24,8 +24,10 @@ from assetforge.api import (
     Project,
     RecipePart,
     UserError,
+    WeightLicense,
     did_you_mean,
     hookimpl,
+    safetensors_license,
 )
 
 from . import __version__
@@ -129,6 +131,20 @@ def recipe_parts(job: Job, project: Project) -> RecipePart | None:
                       for lf in pack.loras],
         })
     return RecipePart(PLUGIN, __version__, {"styles": params})
+
+
+@hookimpl
+def weight_licenses(job: Job, project: Project) -> list[WeightLicense] | None:
+    """Each LoRA file of each style: style.toml's ``license``, else the file's header's."""
+    out = []
+    for entry in job.spec.get(RESOLVED) or []:
+        pack = _pack(project, job.spec, Request(entry["name"], entry["weight"], "style"))
+        declared = pack.get("license") or None
+        for lf in pack.loras:
+            found = declared or safetensors_license(lf.path)
+            source = "style.toml" if declared else ("safetensors metadata" if found else "")
+            out.append(WeightLicense("lora", pack.name, project.rel(lf.path), found, source))
+    return out or None
 
 
 @hookimpl

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 FACTORS = (2, 4)
 METHODS = ("lanczos", "nearest", "model")
-KEYS = ("factor", "method", "model")
+KEYS = ("factor", "method", "model", "license")  # license: not in the recipe
 SAFE_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 DEFAULT_TILE = 512
@@ -38,6 +38,7 @@ class UpscaleSpec:
     factor: int
     method: str
     model: str | None  # as written: relative to the project root, or absolute
+    license: str | None = None  # the model's licence, when the table declares it
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,10 @@ def parse(value: Any) -> UpscaleSpec:
         raise ValueError('method = "model" needs model = "path/to/model.safetensors"')
     if method != "model" and model:
         raise ValueError(f'model is only used with method = "model" (method is {method!r})')
-    return UpscaleSpec(int(factor), method, model)
+    lic = value.get("license")
+    if lic is not None and (not isinstance(lic, str) or not lic):
+        raise ValueError("license must be a licence name such as \"Apache-2.0\"")
+    return UpscaleSpec(int(factor), method, model, lic)
 
 
 def spec_of(asset: AssetSpec) -> UpscaleSpec | None:

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from assetforge_seamless import tiled_axes
 
-from assetforge.api import ManifestKey, PostProcessor, RecipePart, hookimpl
+from assetforge.api import (
+    ManifestKey,
+    PostProcessor,
+    RecipePart,
+    WeightLicense,
+    hookimpl,
+    safetensors_license,
+)
 
 from . import __version__
 from .config import check_table, model_path, model_problem, parse, settings, spec_of
@@ -60,6 +67,19 @@ def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
 
 def wrap_margin(overlap: int) -> int:
     return max(overlap, MIN_WRAP_MARGIN)
+
+
+@hookimpl
+def weight_licenses(job: Job, project: Project) -> list[WeightLicense] | None:
+    """The super-resolution model file, with the table's ``license`` or its header's."""
+    up = spec_of(job.spec)
+    if up is None or up.model is None:
+        return None
+    if up.license:
+        return [WeightLicense("upscaler", "upscale", up.model, up.license, "manifest upscale")]
+    found = safetensors_license(project.resolve_path(up.model))
+    return [WeightLicense("upscaler", "upscale", up.model, found,
+                          "safetensors metadata" if found else "")]
 
 
 @hookimpl

@@ -1,0 +1,55 @@
+"""``assetforge sheet``: a contact sheet of outputs, each id under its thumbnail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+COLUMNS = 8
+LABEL_H = 16
+PAD = 6
+
+
+def contact_sheet(tiles: list[tuple[str, Path]], out: Path, size: int = 128) -> int:
+    """Write one PNG of ``tiles`` (label, image path); returns how many were drawn.
+
+    The label font is PIL's built-in one, so this works on a machine without fonts.
+    """
+    cols = max(1, min(COLUMNS, len(tiles)))
+    rows = max(1, -(-len(tiles) // cols))
+    cell_w, cell_h = size + 2 * PAD, size + LABEL_H + 2 * PAD
+    sheet = Image.new("RGB", (cols * cell_w, rows * cell_h), (40, 42, 48))
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    for i, (label, path) in enumerate(tiles):
+        x, y = (i % cols) * cell_w + PAD, (i // cols) * cell_h + PAD
+        with Image.open(path) as im:
+            im = im.convert("RGBA")
+            small = im.resize(_fit(im.size, size), Image.Resampling.NEAREST
+                              if max(im.size) <= size else Image.Resampling.LANCZOS)
+        checker = _checker(small.size)
+        checker.alpha_composite(small)
+        sheet.paste(checker.convert("RGB"), (x + (size - small.width) // 2,
+                                             y + (size - small.height) // 2))
+        text = label if draw.textlength(label, font=font) <= cell_w - 4 else label[:18] + "…"
+        draw.text((x + size // 2, y + size + 3), text, fill=(235, 235, 235), font=font,
+                  anchor="mt")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return len(tiles)
+
+
+def _fit(wh: tuple[int, int], size: int) -> tuple[int, int]:
+    scale = size / max(wh)
+    return max(1, round(wh[0] * scale)), max(1, round(wh[1] * scale))
+
+
+def _checker(wh: tuple[int, int], cell: int = 8) -> Image.Image:
+    im = Image.new("RGBA", wh, (255, 255, 255, 255))
+    draw = ImageDraw.Draw(im)
+    for y in range(0, wh[1], cell):
+        for x in range(0, wh[0], cell):
+            if (x // cell + y // cell) % 2:
+                draw.rectangle((x, y, x + cell - 1, y + cell - 1), fill=(204, 204, 204, 255))
+    return im
