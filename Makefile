@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -e '.[dev]' $(addprefix -e ./,$(PLUGINS))
+	$(PIP) install -q -e '.[dev,s3]' $(addprefix -e ./,$(PLUGINS))
 	touch $(STAMP)
 
 demo: setup

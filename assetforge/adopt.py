@@ -110,10 +110,10 @@ def adopt(project: Project, store: Any, jobs: list[JobPlan]) -> int:
     """
     from .db import Generation
     from .hashing import bytes_hash, canonical_json
-    from .objects import ObjectStore
+    from .objects import open_store
     from .records import LastBuild
 
-    objects = ObjectStore(project.cache_dir)
+    objects = open_store(project)
     rows: list[tuple[JobPlan, Generation]] = []
     for jp in jobs:
         emb = jp.embedded

@@ -180,9 +180,10 @@ class Builder:
 
     @property
     def objects(self) -> ObjectStore:
-        from .objects import ObjectStore  # not needed by a no-op build
+        """The output store: a local folder, or a remote one for a ``cache_dir`` URL."""
+        from .objects import open_store  # not needed by a no-op build
 
-        return ObjectStore(self.project.cache_dir)
+        return open_store(self.project)
 
     def reload(self) -> None:
         """Re-read assetforge.toml and the plugins (``watch`` after a config or plugin edit).
@@ -319,35 +320,50 @@ class Builder:
         origins = origin_records(self.project.database,
                                  [jp.restore_from for jp in jobs if jp.restore_from])
 
+        fetched: dict[str, bytes | None] = {}  # a remote store's objects, a batch at a time
+
         def put_back(jp: JobPlan) -> tuple[JobPlan, Written | None, float]:
             started = time.perf_counter()
-            data = objects.get(jp.restore_from or "")  # re-hashed: never restores damage
+            digest = jp.restore_from or ""
+            # re-hashed either way: never restores damage
+            data = fetched.get(digest) if objects.remote else objects.get(digest)
             if data is None:
                 return jp, None, 0.0
             written = write_atomic(output_abspath(self.project, jp.job), data)
             return jp, written, time.perf_counter() - started
 
+        def batches() -> Iterator[tuple[JobPlan, Written | None, float]]:
+            with ThreadPoolExecutor(max_workers=RESTORE_THREADS) as pool:
+                if not objects.remote:
+                    yield from pool.map(put_back, jobs)
+                    return
+                for i in range(0, len(jobs), RESTORE_BATCH):  # bounded memory
+                    chunk = jobs[i:i + RESTORE_BATCH]
+                    fetched.clear()
+                    # one round of concurrent requests per batch, not one per job
+                    fetched.update(objects.get_many([jp.restore_from or "" for jp in chunk]))
+                    yield from pool.map(put_back, chunk)
+
         fallback: list[JobPlan] = []
         rows: list[dict[str, Any]] = []
-        with ThreadPoolExecutor(max_workers=RESTORE_THREADS) as pool:
-            for jp, written, took in pool.map(put_back, jobs):
-                if written is None:
-                    fallback.append(jp)
-                    continue
-                origin = origins.get(jp.restore_from or "")
-                rows.append(self._row_fields(jp, build_id) | dict(
-                    status="restored", output_hash=written.hash, output_size=written.size,
-                    output_mtime_ns=written.mtime_ns, duration_s=took,
-                    # the environment of the generation that made these bytes
-                    device=origin[1] if origin else None,
-                    environment_json=origin[2] if origin else None,
-                    metrics_json=json.dumps({"restored_from": jp.restore_from,
-                                             "origin_record": origin[0] if origin else None})))
-                done[jp.job.job_id] = None
-                restored.add(jp.job.job_id)
-                if len(rows) >= RESTORE_BATCH:
-                    self.store.insert_generations(rows)
-                    rows = []
+        for jp, written, took in batches():
+            if written is None:
+                fallback.append(jp)
+                continue
+            origin = origins.get(jp.restore_from or "")
+            rows.append(self._row_fields(jp, build_id) | dict(
+                status="restored", output_hash=written.hash, output_size=written.size,
+                output_mtime_ns=written.mtime_ns, duration_s=took,
+                # the environment of the generation that made these bytes
+                device=origin[1] if origin else None,
+                environment_json=origin[2] if origin else None,
+                metrics_json=json.dumps({"restored_from": jp.restore_from,
+                                         "origin_record": origin[0] if origin else None})))
+            done[jp.job.job_id] = None
+            restored.add(jp.job.job_id)
+            if len(rows) >= RESTORE_BATCH:
+                self.store.insert_generations(rows)
+                rows = []
         self.store.insert_generations(rows)
         return fallback
 
