@@ -31,6 +31,7 @@ from .plugins import Plugins, load_plugins
 from .project import Project, load_project
 
 if TYPE_CHECKING:
+    from .executors import ExecutorSession, Rendered
     from .objects import ObjectStore
 
 Progress = Callable[[int, int, str], None]
@@ -172,11 +173,14 @@ class Builder:
     freeze_after_plan = False
 
     def __init__(self, project: Project, plugins: Plugins | None = None,
-                 models: ModelCache | None = None):
+                 models: ModelCache | None = None, executor: str | None = None,
+                 executor_options: dict[str, Any] | None = None):
         self.project = project
         self.plugins = plugins or load_plugins(project)
         self.models = models or ModelCache()
         self._store: Any = None
+        # ``build --executor`` and its command-line options; None: ``[executor]`` or local
+        self.executor, self.executor_options = executor, executor_options or {}
 
     @property
     def objects(self) -> ObjectStore:
@@ -242,6 +246,8 @@ class Builder:
         done: dict[str, str | None] = {}  # job id → error (None when built or restored)
         restored: set[str] = set()
         stopped = False
+        if any(not jp.restore_from for jp in todo):
+            self._choose_executor()  # a wrong name fails before anything is written
         if todo or errors:
             build_id = self.store.start_build(command)
             status = "interrupted"
@@ -253,15 +259,10 @@ class Builder:
                 gens = self._restore(restores, build_id, done, restored)
                 gens += [jp for jp in todo if not jp.restore_from]
                 start = len(todo) - len(gens)
-                for i, jp in enumerate(gens):
-                    if should_stop is not None and should_stop():
-                        stopped = True
-                        break
-                    if progress:
-                        progress(start + i, len(todo), jp.job.job_id)
-                    done[jp.job.job_id] = self._run_job(jp, build_id)
-                    if fail_fast and done[jp.job.job_id]:
-                        break
+                if gens:
+                    with self.executor_session() as session:
+                        stopped = self._execute(session, gens, build_id, done, fail_fast,
+                                                should_stop, progress, start, len(todo))
                 if progress:
                     progress(len(todo), len(todo), "")
                 status = "stopped" if stopped else "finished"
@@ -271,6 +272,50 @@ class Builder:
                     "failed": sum(1 for e in done.values() if e) + len(errors)})
         return BuildResult(plan, [_asset_result(a, done, restored, force) for a in plan.assets],
                            stopped=stopped)
+
+    # -- executors ---------------------------------------------------------------------------
+    @contextmanager
+    def executor_session(self) -> Iterator[ExecutorSession]:
+        """The build's executor, started (only when something must be generated)."""
+        executor, options = self._choose_executor()
+        session = executor.start(self.project, options, self.render_result)
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def _choose_executor(self) -> tuple[Any, dict[str, Any]]:
+        from .executors import choose
+
+        return choose(self.project, self.plugins, self.executor, self.executor_options)
+
+    def _execute(self, session: ExecutorSession, jobs: list[JobPlan], build_id: int,
+                 done: dict[str, str | None], fail_fast: bool,
+                 should_stop: Callable[[], bool] | None, progress: Progress | None,
+                 start: int, total: int) -> bool:
+        """Hand independent ``jobs`` to the executor; keep, write and record each result as
+        it arrives. Returns True when ``should_stop`` asked to stop."""
+        if should_stop is not None and should_stop():
+            return True
+        by_id = {jp.job.job_id: jp for jp in jobs}
+        if progress:
+            progress(start, total, jobs[0].job.job_id)
+        results = session.run(jobs)
+        try:
+            for n, rendered in enumerate(results, start + 1):
+                jp = by_id.pop(rendered.job_id)  # a KeyError: an executor returned a job twice
+                done[rendered.job_id] = self._record_rendered(jp, rendered, build_id)
+                if progress:
+                    progress(n, total, rendered.job_id)
+                if fail_fast and done[rendered.job_id]:
+                    break
+                if should_stop is not None and should_stop() and by_id:
+                    return True
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()  # cancels what is still running (a generator's finally)
+        return False
 
     # -- records -----------------------------------------------------------------------------
     def _row_fields(self, jp: JobPlan, build_id: int) -> dict[str, Any]:
@@ -409,33 +454,46 @@ class Builder:
         except OSError as e:
             metrics["object_store_error"] = f"{type(e).__name__}: {e}"
 
-    def _run_job(self, jp: JobPlan, build_id: int) -> str | None:
-        """Generate, check, keep, write and record one job. Returns an error message or None."""
-        job, gen = jp.job, jp.generator
+    def render_result(self, jp: JobPlan) -> Rendered:
+        """Render one job (nothing written): what every executor returns per job."""
+        from .executors import Rendered
+
+        gen = jp.generator
         assert gen is not None
         started = time.perf_counter()
         attempt = _Attempt()
-        row = self._row(jp, build_id)
+        data, error, plugin = None, None, None
         try:
-            path = output_abspath(self.project, job)
+            output_abspath(self.project, jp.job)  # an output outside the project fails first
             data = self.render(jp, attempt)
-            self._keep(jp, data, attempt.metrics)
-            written = write_atomic(path, data)
-            row.status = "ok"
-            row.output_hash, row.output_size = written.hash, written.size
-            row.output_mtime_ns = written.mtime_ns
-            error = None
         except (UserError, PluginError) as e:
-            row.status, row.error = "failed", str(e)
-            row.error_plugin = getattr(e, "plugin", None)
-            error = str(e)
+            error, plugin = str(e), getattr(e, "plugin", None)
         except Exception as e:  # noqa: BLE001 - the generator itself raised
-            row.status, row.error, row.error_plugin = "failed", f"{type(e).__name__}: {e}", gen.name
-            error = row.error
-        row.duration_s = time.perf_counter() - started
-        row.device = attempt.device
-        row.environment_json = json.dumps(environment(attempt.device), sort_keys=True)
-        row.metrics_json = (json.dumps(attempt.metrics, sort_keys=True) if attempt.metrics
+            error, plugin = f"{type(e).__name__}: {e}", gen.name
+        return Rendered(jp.job.job_id, data, error, plugin, attempt.metrics, attempt.device,
+                        time.perf_counter() - started, environment(attempt.device))
+
+    def _record_rendered(self, jp: JobPlan, rendered: Rendered, build_id: int) -> str | None:
+        """Keep, write and record one rendered job. Returns an error message or None."""
+        started = time.perf_counter()
+        row = self._row(jp, build_id)
+        error = rendered.error
+        if rendered.data is not None:
+            try:
+                path = output_abspath(self.project, jp.job)
+                self._keep(jp, rendered.data, rendered.metrics)
+                written = write_atomic(path, rendered.data)
+                row.status = "ok"
+                row.output_hash, row.output_size = written.hash, written.size
+                row.output_mtime_ns = written.mtime_ns
+            except UserError as e:
+                error = str(e)
+        if error is not None:
+            row.status, row.error, row.error_plugin = "failed", error, rendered.error_plugin
+        row.duration_s = rendered.duration_s + (time.perf_counter() - started)
+        row.device = rendered.device
+        row.environment_json = json.dumps(rendered.environment, sort_keys=True)
+        row.metrics_json = (json.dumps(rendered.metrics, sort_keys=True) if rendered.metrics
                             else None)
         self.store.add(row)
         return error

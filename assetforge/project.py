@@ -39,7 +39,7 @@ GENERATION_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     # byte-identical outputs across machines with different core counts. 0 = torch's default.
     "threads": ((int,), 0, "torch CPU threads (0: torch's default)"),
 }
-TOP_LEVEL = ("project", "generation", "models", "kinds", "plugins")
+TOP_LEVEL = ("project", "generation", "models", "kinds", "plugins", "executor")
 
 
 @dataclass
@@ -266,6 +266,12 @@ def check_config(project: Project) -> list[Problem]:
             problems.append(Problem(where, f"models.{name}.source",
                                     "missing: a local folder, a .safetensors file, a hub id "
                                     "or builtin:tiny-sd15"))
+    executor = cfg.get("executor", {})
+    if not isinstance(executor, dict):
+        problems.append(Problem(project.where("executor"), "executor", "expected a table"))
+    elif not isinstance(executor.get("name", ""), str):
+        problems.append(Problem(project.where("executor", "name"), "executor.name",
+                                "expected a string: local, or an executor a plugin registers"))
     out = project.setting("output_dir")
     if isinstance(out, str) and not inside(project.root, project.root / out):
         problems.append(Problem(project.where("project", "output_dir"), "project.output_dir",
