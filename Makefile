@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) Makefile
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
 	$(PIP) install -q -e '.[dev,s3]' $(addprefix -e ./,$(PLUGINS))
+	$(PIP) install -q -e './plugins/ray[ray]'
 	touch $(STAMP)
 
 demo: setup
