@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int, str], None]
 RESTORE_BATCH = 500  # restored rows per transaction: a kill re-restores at most this many
 RESTORE_THREADS = 8  # restores are file I/O (read, write, fsync, rename): overlap the waits
+REMOTE_FETCH = 200  # objects fetched from a remote store per round of concurrent requests
 
 
 @dataclass
@@ -365,13 +366,11 @@ class Builder:
         origins = origin_records(self.project.database,
                                  [jp.restore_from for jp in jobs if jp.restore_from])
 
-        fetched: dict[str, bytes | None] = {}  # a remote store's objects, a batch at a time
-
-        def put_back(jp: JobPlan) -> tuple[JobPlan, Written | None, float]:
+        def put_back(jp: JobPlan, data: bytes | None = None
+                     ) -> tuple[JobPlan, Written | None, float]:
             started = time.perf_counter()
-            digest = jp.restore_from or ""
-            # re-hashed either way: never restores damage
-            data = fetched.get(digest) if objects.remote else objects.get(digest)
+            if not objects.remote:
+                data = objects.get(jp.restore_from or "")  # re-hashed: never restores damage
             if data is None:
                 return jp, None, 0.0
             written = write_atomic(output_abspath(self.project, jp.job), data)
@@ -382,12 +381,21 @@ class Builder:
                 if not objects.remote:
                     yield from pool.map(put_back, jobs)
                     return
-                for i in range(0, len(jobs), RESTORE_BATCH):  # bounded memory
-                    chunk = jobs[i:i + RESTORE_BATCH]
-                    fetched.clear()
-                    # one round of concurrent requests per batch, not one per job
-                    fetched.update(objects.get_many([jp.restore_from or "" for jp in chunk]))
-                    yield from pool.map(put_back, chunk)
+                # A remote store: one round of concurrent requests per chunk (never one per
+                # job), the next chunk downloading while this one is written.
+                chunks = [jobs[i:i + REMOTE_FETCH] for i in range(0, len(jobs), REMOTE_FETCH)]
+                with ThreadPoolExecutor(max_workers=1) as fetcher:
+                    def fetch(chunk: list[JobPlan]) -> Any:
+                        return fetcher.submit(objects.get_many,
+                                              [jp.restore_from or "" for jp in chunk])
+
+                    ahead = fetch(chunks[0])
+                    for k, chunk in enumerate(chunks):
+                        fetched = ahead.result()  # re-hashed: damage comes back as None
+                        if k + 1 < len(chunks):
+                            ahead = fetch(chunks[k + 1])
+                        yield from pool.map(lambda jp, f=fetched: put_back(
+                            jp, f.get(jp.restore_from or "")), chunk)
 
         fallback: list[JobPlan] = []
         rows: list[dict[str, Any]] = []
