@@ -233,7 +233,7 @@ class RemoteObjectStore:
     def remove_many(self, digests: Iterable[str]) -> None:
         keys = [self.object_key(d) for d in digests]
         if keys:
-            self._call("rm", keys)
+            self._must("rm", keys)
 
     def objects(self) -> Iterator[StoredObject]:
         for key, info in sorted(self._find(f"{self.root}/{ALGO}").items()):
@@ -244,9 +244,17 @@ class RemoteObjectStore:
 
     def _find(self, path: str) -> dict[str, dict[str, Any]]:
         try:
-            return self._call("find", path, detail=True) or {}
+            return self._must("find", path, detail=True) or {}
         except FileNotFoundError:
             return {}
+
+    def _must(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """A request maintenance (gc) cannot do without: unreachable is a usage error."""
+        try:
+            return self._call(method, *args, **kwargs)
+        except CacheUnavailable as e:
+            raise UserError(f"output cache {self.url} is unreachable: "
+                            f"{_offline.get(self.url, e)}") from None
 
     # -- refs --------------------------------------------------------------------------------
     def set_ref(self, recipe_hash: str, digest: str) -> None:
@@ -295,7 +303,7 @@ class RemoteObjectStore:
 
     def remove_refs(self, keys: list[str]) -> None:
         if keys:
-            self._call("rm", keys)
+            self._must("rm", keys)
 
     def find_restorable(self, known: dict[str, str | None]) -> dict[str, str]:
         """recipe hash → an output hash in this store, for each recipe that has one.
@@ -323,7 +331,7 @@ class RemoteObjectStore:
 
     def remove_temp_files(self, keys: list[str]) -> None:
         if keys:
-            self._call("rm", keys)
+            self._must("rm", keys)
 
 
 def _mtime(info: dict[str, Any]) -> float:

@@ -217,6 +217,9 @@ def test_unreachable_remote_builds_anyway_and_says_so_once(make_project, s3, url
     assert data["summary"]["built"] == 2
     assert res.stderr.count("is unreachable") == 1, res.stderr
     assert SECRET not in res.output
+    res = run_cli(root, "gc")  # gc cannot work without the store: a clear error, no traceback
+    assert res.exit_code == 2
+    assert f"error: output cache {url} is unreachable" in res.output
 
 
 def test_credentials_in_config_are_refused(make_project, url):
