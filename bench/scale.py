@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -71,7 +72,8 @@ def timed_build(root: Path, **builder_args: object) -> tuple[float, float, float
     summary = result.summary()
     assert summary["failed"] == 0 and summary["built"] == len(result.assets), summary
     steady = (arrivals[-1] - arrivals[0]) / (len(arrivals) - 1)
-    return elapsed, steady, sum(renders[1:]) / (len(renders) - 1)
+    # the median: each actor's first job also loads its model (seconds)
+    return elapsed, steady, statistics.median(renders)
 
 
 def outputs(root: Path) -> dict[str, bytes]:
@@ -84,28 +86,29 @@ def bench_executors(tmp: Path, n: int) -> None:
     import assetforge.engine as engine
 
     engine.environment("cpu")  # warm the per-process environment cache for every run alike
+    runs: dict[str, tuple[float, float, float, dict[str, bytes]]] = {}
+
+    def run(label: str, **args: object) -> None:
+        root = tmp / label.replace(" ", "").replace(",", "-")
+        write_project(root, CONFIG, n)
+        elapsed, steady, render = timed_build(root, **args)
+        runs[label] = (elapsed, steady, render, outputs(root))
+
+    run("local")  # before Ray starts: its processes would compete for the 2 cores
     t = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     print(f"local ray.init(): {time.perf_counter() - t:.2f} s (once per build without "
           "--ray-address; not in the figures below)")
-    runs: dict[str, tuple[float, float, float, dict[str, bytes]]] = {}
     try:
-        for label, args in (("local", {}),
-                            ("ray, 1 actor", {"executor": "ray",
-                                              "executor_options": {"actors": 1}}),
-                            ("ray, 2 actors", {"executor": "ray",
-                                               "executor_options": {"actors": 2}})):
-            root = tmp / label.replace(" ", "").replace(",", "-")
-            write_project(root, CONFIG, n)
-            elapsed, steady, render = timed_build(root, **args)
-            runs[label] = (elapsed, steady, render, outputs(root))
+        run("ray, 1 actor", executor="ray", executor_options={"actors": 1})
+        run("ray, 2 actors", executor="ray", executor_options={"actors": 2})
     finally:
         ray.shutdown()
     base_wall, base_job, _, base_out = runs["local"]
     print(f"{n}-asset build (64 px, 2 steps, 1 torch thread each, this machine's 2 cores):")
     for label, (wall, steady, render, out) in runs.items():
         print(f"  {label:<14} {wall:6.2f} s wall ({wall / base_wall:.2f}x local); steady "
-              f"state {steady * 1000:5.0f} ms/job of which rendering {render * 1000:5.0f} ms; "
+              f"state {steady * 1000:5.0f} ms/job rendering (median) {render * 1000:4.0f} ms; "
               f"{'byte-identical to local' if out == base_out else 'OUTPUTS DIFFER'}")
     _, steady, render, _ = runs["ray, 1 actor"]
     print(f"  per-job overhead Ray adds (1 actor: time per job at the driver minus the "

@@ -78,8 +78,11 @@ class RaySession:
     """One build's actors. ``run`` schedules a batch; ``close`` kills the actors."""
 
     def __init__(self, project: Any, options: dict[str, Any]):
-        import ray  # only when something is generated
-
+        try:
+            import ray  # only when something is generated
+        except ImportError:
+            raise UserError("the ray executor needs Ray: pip install 'assetforge-ray[ray]'"
+                            ) from None
         self.ray = ray
         self.project = project
         self.started_ray = False
@@ -88,8 +91,12 @@ class RaySession:
             if not address:
                 # A private single-machine instance: no login, no dashboard, no network.
                 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-            ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
-                     logging_level="WARNING", configure_logging=True)
+            try:
+                ray.init(address=address or None, include_dashboard=False,
+                         log_to_driver=False, logging_level="WARNING", configure_logging=True)
+            except (ConnectionError, ValueError, RuntimeError) as e:
+                raise UserError(f"cannot start or reach Ray at {address or 'a local instance'}"
+                                f": {e}") from None
             self.started_ray = True
         gpus = ray.cluster_resources().get("GPU", 0)
         default_gpus = 1 if gpus else 0
