@@ -215,3 +215,26 @@ def test_planning_no_op_builds_and_help_never_import_ray(args, local_root):
     res = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], cwd=local_root,
                          capture_output=True, text=True, timeout=120)
     assert "RAY=False" in res.stderr, res.stderr
+
+
+BROKEN = '''
+import os
+if os.getpid() != int(os.environ["ASSETFORGE_TEST_DRIVER_PID"]):  # only on the workers
+    raise RuntimeError("this worker image lacks something")
+'''
+
+
+def test_workers_that_cannot_start_fail_their_jobs_clearly(make_project, ray_address,
+                                                           monkeypatch):
+    root = make_project({"manifests/a.toml": MANIFEST, "plugins/broken.py": BROKEN},
+                        config=WITH_PLUGINS)
+    monkeypatch.setenv("ASSETFORGE_TEST_DRIVER_PID", str(os.getpid()))
+    builder = Builder(load_project(root), executor="ray",
+                      executor_options={"actors": 1, "retries": 1})
+    result = builder.build()
+    builder.close()
+    assert {a.status for a in result.assets} == {"failed"}  # finished, did not hang
+    errors = [e for a in result.assets for e in a.errors]
+    assert len(errors) == 5
+    assert all("ray: " in e and "this worker image lacks something" in e for e in errors)
+    assert {s for _j, s in _rows(root)} == {"failed"}

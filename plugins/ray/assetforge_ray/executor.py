@@ -61,6 +61,13 @@ class RenderWorker:
         return self.renderer(jp), self.renderer.model_loads
 
 
+def _failed(jp: Any, err: Exception, what: str = "") -> Rendered:
+    """A failed job's result; the error's last line names the cause (a worker's traceback)."""
+    last = str(err).strip().splitlines()[-1:] or [""]
+    return Rendered(jp.job.job_id, None, f"ray: {what + ': ' if what else ''}"
+                    f"{type(err).__name__}: {last[0]}", "ray")
+
+
 class RayExecutor:
     name = "ray"
 
@@ -128,7 +135,7 @@ class RaySession:
     # -- scheduling --------------------------------------------------------------------------
     def run(self, jobs: list[Any]) -> Iterator[Rendered]:
         ray = self.ray
-        from ray.exceptions import RayActorError, WorkerCrashedError
+        from ray.exceptions import RayActorError, RayError, WorkerCrashedError
 
         while len(self.actors) < min(self.size, len(jobs)):
             self._spawn()
@@ -167,8 +174,16 @@ class RaySession:
                     rendered, loads = ray.get(ref)
                 except (RayActorError, WorkerCrashedError) as e:
                     yield from self._retry(actor, jp, attempts, queues, e)
+                    if not self.actors:  # no worker can start: fail what is left, clearly
+                        for q in queues.values():
+                            while q:
+                                yield _failed(q.popleft(), e)
                     for a in list(self.actors):
                         feed(a)
+                    continue
+                except RayError as e:  # the job itself could not run or return
+                    yield _failed(jp, e)
+                    feed(actor)
                     continue
                 self.model_loads[id(actor)] = loads
                 yield rendered
@@ -186,13 +201,13 @@ class RaySession:
         if actor in self.actors:
             self.actors.remove(actor)
             self.warm.pop(id(actor), None)
-            self._spawn()
-            self.replaced += 1
+            if self.replaced < self.size * (self.retries + 1):  # not forever: a broken
+                self._spawn()                                   # image fails every actor
+                self.replaced += 1
         job_id = jp.job.job_id
         attempts[job_id] = attempts.get(job_id, 0) + 1
         if attempts[job_id] > self.retries:
-            yield Rendered(job_id, None, f"ray worker died {attempts[job_id]} times "
-                           f"rendering it: {type(err).__name__}", "ray")
+            yield _failed(jp, err, f"worker died {attempts[job_id]} times rendering it")
             return
         queues.setdefault(group_of(jp), deque()).appendleft(jp)
 
