@@ -253,3 +253,18 @@ def test_gc_removes_unused_remote_objects(make_project, s3, url, one_torch_threa
     assert sum(k.startswith("sha256/") for k in stored) == 2
     assert sum(k.startswith("refs/") for k in stored) == 2
     assert bytes_hash(old).partition(":")[2] not in "".join(stored)
+
+
+def test_file_url_is_the_local_folder_store(make_project, tmp_path):
+    from assetforge.objects import ObjectStore
+
+    root = make_project({"manifests/a.toml": MANIFEST})
+    project_ = load_project(root)
+    project_.cache_dir_override = f"file://{tmp_path / 'share'}"
+    assert project_.cache_url is None and project_.cache_dir == tmp_path / "share"
+    store = open_store(project_)
+    assert type(store) is ObjectStore and store.root == tmp_path / "share"
+    project_.cache_dir_override = "gs://bucket/prefix"
+    assert project_.cache_url == "gs://bucket/prefix"
+    project_.cache_dir_override = None
+    assert project_.cache_url is None and project_.cache_dir == root / ".assetforge" / "objects"
