@@ -12,8 +12,9 @@ APT_PACKAGES += chromium tiled
 TEST_PIP += playwright pytmx tomlkit imagehash
 NPM_DIRS += tests/js
 # Extras a plugin is installed with ('-e ./plugins/NAME[EXTRAS]'), where the tests need them:
-# cutout's rembg[cpu] (method = "rembg") and onnx (its tests build a tiny ONNX model).
+# cutout's rembg[cpu] (method = "rembg") and onnx (its tests build a tiny ONNX model); ray.
 PLUGIN_EXTRAS_cutout := [rembg,testing]
+PLUGIN_EXTRAS_ray := [ray]
 plugin_arg = -e './$(1:/=)$(PLUGIN_EXTRAS_$(notdir $(1:/=)))'
 
 .PHONY: setup system-packages demo test lint bench clean
@@ -24,7 +25,7 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -e '.[dev]' $(foreach p,$(PLUGINS),$(call plugin_arg,$(p)))
+	$(PIP) install -q -e '.[dev,s3]' $(foreach p,$(PLUGINS),$(call plugin_arg,$(p)))
 	$(PIP) install -q $(sort $(TEST_PIP))
 	touch $(STAMP)
 

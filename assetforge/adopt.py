@@ -110,10 +110,10 @@ def adopt(project: Project, store: Any, jobs: list[JobPlan]) -> int:
     """
     from .db import Generation
     from .hashing import bytes_hash, canonical_json
-    from .objects import ObjectStore
+    from .objects import open_store
     from .records import LastBuild
 
-    objects = ObjectStore(project.cache_dir)
+    objects = open_store(project)
     rows: list[tuple[JobPlan, Generation]] = []
     for jp in jobs:
         emb = jp.embedded
@@ -128,8 +128,11 @@ def adopt(project: Project, store: Any, jobs: list[JobPlan]) -> int:
         if (st.st_size, st.st_mtime_ns) != (emb.size, emb.mtime_ns):
             continue
         digest = bytes_hash(data)
-        objects.put(data, digest)
-        objects.set_ref(emb.recipe_hash, digest)
+        try:
+            objects.put(data, digest)
+            objects.set_ref(emb.recipe_hash, digest)
+        except OSError:
+            pass  # an unreachable remote cache: the record is what adoption needs
         recipe = emb.recipe
         plugins = recipe.get("plugins") or {}
         gen = recipe.get("generator") or {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .entrypoints import version as dist_version
 from .errors import PluginError, Problem, UserError, toml_problem
+from .executors import Executor, ExecutorSession, Rendered, WorkerRenderer, portable
 from .hashing import bytes_hash, canonical_json, file_sha256, json_hash, untag
 from .hookspecs import hookimpl
 from .interfaces import (
@@ -46,6 +47,8 @@ __all__ = [
     "GenerationContext", "Generator", "Graph", "InputRef", "Job", "Location", "ManifestKey",
     "ModelConfig", "ModelIdentity", "PostProcessor", "Project", "RecipePart", "SourceFile",
     "StepResult", "WeightLicense",
+    # executors (register_executors): a result per job, a worker-side renderer
+    "Executor", "ExecutorSession", "Rendered", "WorkerRenderer", "portable",
     # errors: UserError (exit 2, file:line), Problem (one located mistake), PluginError
     "PluginError", "Problem", "UserError", "toml_problem",
     # helpers

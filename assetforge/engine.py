@@ -31,11 +31,13 @@ from .plugins import Plugins, load_plugins
 from .project import Project, load_project
 
 if TYPE_CHECKING:
+    from .executors import ExecutorSession, Rendered
     from .objects import ObjectStore
 
 Progress = Callable[[int, int, str], None]
 RESTORE_BATCH = 500  # restored rows per transaction: a kill re-restores at most this many
 RESTORE_THREADS = 8  # restores are file I/O (read, write, fsync, rename): overlap the waits
+REMOTE_FETCH = 200  # objects fetched from a remote store per round of concurrent requests
 
 
 @dataclass
@@ -172,17 +174,21 @@ class Builder:
     freeze_after_plan = False
 
     def __init__(self, project: Project, plugins: Plugins | None = None,
-                 models: ModelCache | None = None):
+                 models: ModelCache | None = None, executor: str | None = None,
+                 executor_options: dict[str, Any] | None = None):
         self.project = project
         self.plugins = plugins or load_plugins(project)
         self.models = models or ModelCache()
         self._store: Any = None
+        # ``build --executor`` and its command-line options; None: ``[executor]`` or local
+        self.executor, self.executor_options = executor, executor_options or {}
 
     @property
     def objects(self) -> ObjectStore:
-        from .objects import ObjectStore  # not needed by a no-op build
+        """The output store: a local folder, or a remote one for a ``cache_dir`` URL."""
+        from .objects import open_store  # not needed by a no-op build
 
-        return ObjectStore(self.project.cache_dir)
+        return open_store(self.project)
 
     def reload(self) -> None:
         """Re-read assetforge.toml and the plugins (``watch`` after a config or plugin edit).
@@ -245,6 +251,8 @@ class Builder:
         done: dict[str, str | None] = {}  # job id → error (None when built or restored)
         restored: set[str] = set()
         stopped = False
+        if any(not jp.restore_from for jp in todo):
+            self._choose_executor()  # a wrong name fails before anything is written
         if todo or errors:
             build_id = self.store.start_build(command)
             status = "interrupted"
@@ -256,15 +264,10 @@ class Builder:
                 gens = self._restore(restores, build_id, done, restored)
                 gens += [jp for jp in todo if not jp.restore_from]
                 start = len(todo) - len(gens)
-                for i, jp in enumerate(gens):
-                    if should_stop is not None and should_stop():
-                        stopped = True
-                        break
-                    if progress:
-                        progress(start + i, len(todo), jp.job.job_id)
-                    done[jp.job.job_id] = self._run_job(jp, build_id)
-                    if fail_fast and done[jp.job.job_id]:
-                        break
+                if gens:
+                    with self.executor_session() as session:
+                        stopped = self._execute(session, gens, build_id, done, fail_fast,
+                                                should_stop, progress, start, len(todo))
                 if progress:
                     progress(len(todo), len(todo), "")
                 status = "stopped" if stopped else "finished"
@@ -274,6 +277,50 @@ class Builder:
                     "failed": sum(1 for e in done.values() if e) + len(errors)})
         return BuildResult(plan, [_asset_result(a, done, restored, force) for a in plan.assets],
                            stopped=stopped)
+
+    # -- executors ---------------------------------------------------------------------------
+    @contextmanager
+    def executor_session(self) -> Iterator[ExecutorSession]:
+        """The build's executor, started (only when something must be generated)."""
+        executor, options = self._choose_executor()
+        session = executor.start(self.project, options, self.render_result)
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def _choose_executor(self) -> tuple[Any, dict[str, Any]]:
+        from .executors import choose
+
+        return choose(self.project, self.plugins, self.executor, self.executor_options)
+
+    def _execute(self, session: ExecutorSession, jobs: list[JobPlan], build_id: int,
+                 done: dict[str, str | None], fail_fast: bool,
+                 should_stop: Callable[[], bool] | None, progress: Progress | None,
+                 start: int, total: int) -> bool:
+        """Hand independent ``jobs`` to the executor; keep, write and record each result as
+        it arrives. Returns True when ``should_stop`` asked to stop."""
+        if should_stop is not None and should_stop():
+            return True
+        by_id = {jp.job.job_id: jp for jp in jobs}
+        if progress:
+            progress(start, total, jobs[0].job.job_id)
+        results = session.run(jobs)
+        try:
+            for n, rendered in enumerate(results, start + 1):
+                jp = by_id.pop(rendered.job_id)  # a KeyError: an executor returned a job twice
+                done[rendered.job_id] = self._record_rendered(jp, rendered, build_id)
+                if progress:
+                    progress(n, total, rendered.job_id)
+                if fail_fast and done[rendered.job_id]:
+                    break
+                if should_stop is not None and should_stop() and by_id:
+                    return True
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()  # cancels what is still running (a generator's finally)
+        return False
 
     # -- records -----------------------------------------------------------------------------
     def _row_fields(self, jp: JobPlan, build_id: int) -> dict[str, Any]:
@@ -334,35 +381,57 @@ class Builder:
         origins = origin_records(self.project.database,
                                  [jp.restore_from for jp in jobs if jp.restore_from])
 
-        def put_back(jp: JobPlan) -> tuple[JobPlan, Written | None, float]:
+        def put_back(jp: JobPlan, data: bytes | None = None
+                     ) -> tuple[JobPlan, Written | None, float]:
             started = time.perf_counter()
-            data = objects.get(jp.restore_from or "")  # re-hashed: never restores damage
+            if not objects.remote:
+                data = objects.get(jp.restore_from or "")  # re-hashed: never restores damage
             if data is None:
                 return jp, None, 0.0
             written = write_atomic(output_abspath(self.project, jp.job), data)
             return jp, written, time.perf_counter() - started
 
+        def batches() -> Iterator[tuple[JobPlan, Written | None, float]]:
+            with ThreadPoolExecutor(max_workers=RESTORE_THREADS) as pool:
+                if not objects.remote:
+                    yield from pool.map(put_back, jobs)
+                    return
+                # A remote store: one round of concurrent requests per chunk (never one per
+                # job), the next chunk downloading while this one is written.
+                chunks = [jobs[i:i + REMOTE_FETCH] for i in range(0, len(jobs), REMOTE_FETCH)]
+                with ThreadPoolExecutor(max_workers=1) as fetcher:
+                    def fetch(chunk: list[JobPlan]) -> Any:
+                        return fetcher.submit(objects.get_many,
+                                              [jp.restore_from or "" for jp in chunk])
+
+                    ahead = fetch(chunks[0])
+                    for k, chunk in enumerate(chunks):
+                        fetched = ahead.result()  # re-hashed: damage comes back as None
+                        if k + 1 < len(chunks):
+                            ahead = fetch(chunks[k + 1])
+                        yield from pool.map(lambda jp, f=fetched: put_back(
+                            jp, f.get(jp.restore_from or "")), chunk)
+
         fallback: list[JobPlan] = []
         rows: list[dict[str, Any]] = []
-        with ThreadPoolExecutor(max_workers=RESTORE_THREADS) as pool:
-            for jp, written, took in pool.map(put_back, jobs):
-                if written is None:
-                    fallback.append(jp)
-                    continue
-                origin = origins.get(jp.restore_from or "")
-                rows.append(self._row_fields(jp, build_id) | dict(
-                    status="restored", output_hash=written.hash, output_size=written.size,
-                    output_mtime_ns=written.mtime_ns, duration_s=took,
-                    # the environment of the generation that made these bytes
-                    device=origin[1] if origin else None,
-                    environment_json=origin[2] if origin else None,
-                    metrics_json=json.dumps({"restored_from": jp.restore_from,
-                                             "origin_record": origin[0] if origin else None})))
-                done[jp.job.job_id] = None
-                restored.add(jp.job.job_id)
-                if len(rows) >= RESTORE_BATCH:
-                    self.store.insert_generations(rows)
-                    rows = []
+        for jp, written, took in batches():
+            if written is None:
+                fallback.append(jp)
+                continue
+            origin = origins.get(jp.restore_from or "")
+            rows.append(self._row_fields(jp, build_id) | dict(
+                status="restored", output_hash=written.hash, output_size=written.size,
+                output_mtime_ns=written.mtime_ns, duration_s=took,
+                # the environment of the generation that made these bytes
+                device=origin[1] if origin else None,
+                environment_json=origin[2] if origin else None,
+                metrics_json=json.dumps({"restored_from": jp.restore_from,
+                                         "origin_record": origin[0] if origin else None})))
+            done[jp.job.job_id] = None
+            restored.add(jp.job.job_id)
+            if len(rows) >= RESTORE_BATCH:
+                self.store.insert_generations(rows)
+                rows = []
         self.store.insert_generations(rows)
         return fallback
 
@@ -408,33 +477,46 @@ class Builder:
         except OSError as e:
             metrics["object_store_error"] = f"{type(e).__name__}: {e}"
 
-    def _run_job(self, jp: JobPlan, build_id: int) -> str | None:
-        """Generate, check, keep, write and record one job. Returns an error message or None."""
-        job, gen = jp.job, jp.generator
+    def render_result(self, jp: JobPlan) -> Rendered:
+        """Render one job (nothing written): what every executor returns per job."""
+        from .executors import Rendered
+
+        gen = jp.generator
         assert gen is not None
         started = time.perf_counter()
         attempt = _Attempt()
-        row = self._row(jp, build_id)
+        data, error, plugin = None, None, None
         try:
-            path = output_abspath(self.project, job)
+            output_abspath(self.project, jp.job)  # an output outside the project fails first
             data = self.render(jp, attempt)
-            self._keep(jp, data, attempt.metrics)
-            written = write_atomic(path, data)
-            row.status = "ok"
-            row.output_hash, row.output_size = written.hash, written.size
-            row.output_mtime_ns = written.mtime_ns
-            error = None
         except (UserError, PluginError) as e:
-            row.status, row.error = "failed", str(e)
-            row.error_plugin = getattr(e, "plugin", None)
-            error = str(e)
+            error, plugin = str(e), getattr(e, "plugin", None)
         except Exception as e:  # noqa: BLE001 - the generator itself raised
-            row.status, row.error, row.error_plugin = "failed", f"{type(e).__name__}: {e}", gen.name
-            error = row.error
-        row.duration_s = time.perf_counter() - started
-        row.device = attempt.device
-        row.environment_json = json.dumps(environment(attempt.device), sort_keys=True)
-        row.metrics_json = (json.dumps(attempt.metrics, sort_keys=True) if attempt.metrics
+            error, plugin = f"{type(e).__name__}: {e}", gen.name
+        return Rendered(jp.job.job_id, data, error, plugin, attempt.metrics, attempt.device,
+                        time.perf_counter() - started, environment(attempt.device))
+
+    def _record_rendered(self, jp: JobPlan, rendered: Rendered, build_id: int) -> str | None:
+        """Keep, write and record one rendered job. Returns an error message or None."""
+        started = time.perf_counter()
+        row = self._row(jp, build_id)
+        error = rendered.error
+        if rendered.data is not None:
+            try:
+                path = output_abspath(self.project, jp.job)
+                self._keep(jp, rendered.data, rendered.metrics)
+                written = write_atomic(path, rendered.data)
+                row.status = "ok"
+                row.output_hash, row.output_size = written.hash, written.size
+                row.output_mtime_ns = written.mtime_ns
+            except UserError as e:
+                error = str(e)
+        if error is not None:
+            row.status, row.error, row.error_plugin = "failed", error, rendered.error_plugin
+        row.duration_s = rendered.duration_s + (time.perf_counter() - started)
+        row.device = rendered.device
+        row.environment_json = json.dumps(rendered.environment, sort_keys=True)
+        row.metrics_json = (json.dumps(rendered.metrics, sort_keys=True) if rendered.metrics
                             else None)
         self.store.add(row)
         return error

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from .errors import Problem
+    from .executors import Executor
     from .interfaces import (
         AssetKind,
         AssetSpec,
@@ -125,6 +126,19 @@ def weight_licenses(job: Job, project: Project) -> list[WeightLicense] | None:
 @hookspec
 def watch_paths(project: Project) -> list[Path] | None:
     """Return extra files or folders whose changes should trigger a re-plan in ``watch``."""
+
+
+@hookspec
+def register_executors() -> list[Executor]:
+    """Return executors: where stale jobs are rendered (``[executor] name`` in assetforge.toml,
+    ``build --executor NAME``; the built-in one is ``local``).
+
+    An executor's ``start(project, options, render)`` returns a session for the build; the
+    session's ``run(jobs)`` renders a batch of independent jobs and yields a ``Rendered``
+    (PNG bytes or an error, metrics, device, time, environment) per job as each finishes. The
+    driver writes every output, fills the object store and writes every record. Creating an
+    executor must be cheap: import heavy libraries (ray, …) in ``start``.
+    """
 
 
 @hookspec

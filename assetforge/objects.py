@@ -12,6 +12,10 @@ never seen a recipe. Concurrent writers are safe without locks: a file appears u
 name complete or not at all (temp file + ``os.replace`` in the same folder tree), two writers of
 one object write identical bytes, and two writers of one ref write equally valid outputs of
 the same recipe. Reads re-hash the bytes, so a damaged object is never restored.
+
+``cache_dir`` may also be an fsspec URL (``s3://bucket/prefix``): ``open_store`` then returns a
+``remote_cache.RemoteObjectStore`` with the same methods; the batched ones (``get_many``,
+``find_restorable``) let it answer many jobs in one round of requests.
 """
 
 from __future__ import annotations
@@ -24,8 +28,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .hashing import ALGO, bytes_hash
+
+if TYPE_CHECKING:
+    from .project import Project
 
 # Files are written readable by the group/others the umask allows (mkstemp makes them 0600),
 # so a store on a team share can be read by every member.
@@ -49,11 +57,28 @@ class StoredObject:
     mtime: float
 
 
+def open_store(project: Project) -> Any:
+    """The project's output store: an ``ObjectStore`` folder, or a ``RemoteObjectStore``
+    when ``cache_dir`` is a URL (fsspec and the backend are imported only then)."""
+    url = project.cache_url
+    if url is None:
+        return ObjectStore(project.cache_dir)
+    from .remote_cache import remote_store
+
+    return remote_store(url, project.cache_options)
+
+
 class ObjectStore:
     """A folder of content-named files; see the module docstring for the layout."""
 
+    remote = False
+
     def __init__(self, root: Path):
         self.root = Path(root)
+
+    @property
+    def url(self) -> str:
+        return str(self.root)
 
     # -- paths -------------------------------------------------------------------------------
     def object_path(self, digest: str) -> Path:
@@ -96,6 +121,23 @@ class ObjectStore:
             self.touch(digest)
         return data
 
+    def get_many(self, digests: list[str]) -> dict[str, bytes | None]:
+        return {d: self.get(d) for d in digests}
+
+    def find_restorable(self, known: dict[str, str | None]) -> dict[str, str]:
+        """recipe hash → an output hash in this store, for each recipe that has one.
+
+        ``known``: the output the database names for each recipe (None when none); a
+        recipe this clone never built is answered by the store's refs.
+        """
+        found = {}
+        for key, digest in known.items():
+            if digest is None or not self.has(digest):
+                digest = self.ref(key)
+            if digest is not None and self.has(digest):
+                found[key] = digest
+        return found
+
     def touch(self, digest: str) -> None:
         """Mark an object used now: gc keeps objects used within its window."""
         with contextlib.suppress(OSError, ValueError):
@@ -104,6 +146,10 @@ class ObjectStore:
     def remove(self, digest: str) -> None:
         with contextlib.suppress(OSError, ValueError):
             self.object_path(digest).unlink()
+
+    def remove_many(self, digests: list[str]) -> None:
+        for digest in digests:
+            self.remove(digest)
 
     def objects(self) -> Iterator[StoredObject]:
         top = self.root / ALGO
@@ -135,6 +181,23 @@ class ObjectStore:
         except (OSError, ValueError, UnicodeDecodeError):
             return None
         return text
+
+    def refs_for(self, recipe_hashes: list[str]) -> dict[str, str]:
+        return {k: d for k in recipe_hashes if (d := self.ref(k)) is not None}
+
+    def ref_entries(self) -> Iterator[tuple[str, str, Path]]:
+        """(recipe hash, output hash or "" when unreadable, file) of every ref."""
+        for key, path in self.refs():
+            try:
+                target = path.read_text("ascii").strip()
+            except (OSError, UnicodeDecodeError):
+                target = ""
+            yield key, target, path
+
+    def remove_refs(self, paths: list[Path]) -> None:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def refs(self) -> Iterator[tuple[str, Path]]:
         top = self.root / "refs" / ALGO
@@ -177,6 +240,11 @@ class ObjectStore:
                 if entry.is_file() and entry.stat().st_mtime < cutoff:
                     out.append(Path(entry.path))
         return out
+
+    def remove_temp_files(self, paths: list[Path]) -> None:
+        for p in paths:
+            with contextlib.suppress(OSError):
+                p.unlink()
 
 
 # -- garbage collection ----------------------------------------------------------------------
@@ -225,7 +293,7 @@ def collect_garbage(builder: object, keep_days: float = GC_KEEP_DAYS, dry_run: b
     if keep_days < 0:
         raise ValueError("keep_days must not be negative")
     project = builder.project  # type: ignore[attr-defined]
-    store: ObjectStore = builder.objects  # type: ignore[attr-defined]
+    store = builder.objects  # type: ignore[attr-defined]
     plan = builder.plan()  # type: ignore[attr-defined]
     now = time.time() if now is None else now
     cutoff = now - keep_days * 86400
@@ -234,36 +302,27 @@ def collect_garbage(builder: object, keep_days: float = GC_KEEP_DAYS, dry_run: b
     jobs = plan.jobs()
     keys = [jp.key for jp in jobs if jp.key]
     keep = set(recipe_outputs(db, keys).values())
-    keep |= {h for h in (store.ref(k) for k in keys) if h}
+    keep |= set(store.refs_for(keys).values())
     current = {jp.job.job_id for jp in jobs}
     keep |= {b.output_hash for j, b in latest_builds(db).items() if j in current}
     keep |= outputs_since(db, datetime.fromtimestamp(cutoff, UTC).isoformat(
         timespec="milliseconds"))
 
     removed: list[StoredObject] = []
+    present: set[str] = set()
     kept = 0
     for obj in store.objects():
         if obj.hash in keep or obj.mtime >= cutoff:
             kept += 1
+            present.add(obj.hash)
             continue
         removed.append(obj)
-        if not dry_run:
-            store.remove(obj.hash)
-    gone = {o.hash for o in removed}
-    refs_removed = 0
-    for _key, path in store.refs():
-        try:
-            target = path.read_text("ascii").strip()
-        except (OSError, UnicodeDecodeError):
-            target = ""
-        if target in gone or not store.has(target):
-            refs_removed += 1
-            if not dry_run:
-                with contextlib.suppress(OSError):
-                    path.unlink()
+    if not dry_run:
+        store.remove_many([o.hash for o in removed])
+    dangling = [handle for _key, target, handle in store.ref_entries() if target not in present]
+    if not dry_run:
+        store.remove_refs(dangling)
     temps = store.stale_temp_files()
     if not dry_run:
-        for p in temps:
-            with contextlib.suppress(OSError):
-                p.unlink()
-    return GcReport(removed, kept, refs_removed, len(temps), dry_run)
+        store.remove_temp_files(temps)
+    return GcReport(removed, kept, len(dangling), len(temps), dry_run)

@@ -196,16 +196,15 @@ def mark_restorable(project: Project, jobs: list[JobPlan]) -> None:
     """
     if not jobs:
         return
-    from .objects import ObjectStore
+    from .objects import open_store
 
-    store = ObjectStore(project.cache_dir)
+    store = open_store(project)
     known = recipe_outputs(project.database, [jp.key for jp in jobs if jp.key])
+    # One call for all jobs: a remote store answers them in one batch of requests.
+    found = store.find_restorable({jp.key: known.get(jp.key) for jp in jobs if jp.key})
     for jp in jobs:
-        assert jp.key is not None
-        digest = known.get(jp.key)
-        if digest is None or not store.has(digest):
-            digest = store.ref(jp.key)
-        if digest is not None and store.has(digest):
+        digest = found.get(jp.key or "")
+        if digest is not None:
             jp.restore_from = digest
             jp.reason = f"{jp.reason}; {RESTORABLE_NOTE}"
 

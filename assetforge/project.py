@@ -25,8 +25,13 @@ PROJECT_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     "plugins_dir": ((str,), "", "folder of project-local plugin .py files"),
     "allow_pickle": ((bool,), False, "allow pickle weight formats (.ckpt, .pt, .bin)"),
     "default_model": ((str,), "", "model used when an asset names none"),
-    "cache_dir": ((str,), "", "content-addressed output store (default .assetforge/objects)"),
+    "cache_dir": ((str,), "", "content-addressed output store: a folder or an fsspec URL "
+                  "such as s3://bucket/prefix (default .assetforge/objects)"),
+    "cache_options": ((dict,), {}, "storage options for a cache_dir URL (endpoint_url, …)"),
 }
+# Credentials come from the environment only: a manifest or config is committed and shared.
+SECRET_OPTIONS = ("key", "secret", "token", "password", "aws_access_key_id",
+                  "aws_secret_access_key", "aws_session_token", "client_secret", "credentials")
 GENERATION_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     "device": ((str,), "auto", "auto, cpu, cuda, cuda:N or mps"),
     "dtype": ((str,), "auto", "auto, float32, float16 or bfloat16"),
@@ -39,7 +44,8 @@ POLICY_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     "allowed_licenses": ((list,), None, "licences the weights may have (SPDX ids)"),
     "require_license": ((bool,), False, "every weight file must have a known licence"),
 }
-TOP_LEVEL = ("project", "generation", "models", "kinds", "plugins", "controlnets", "policy")
+TOP_LEVEL = ("project", "generation", "models", "kinds", "plugins", "controlnets", "policy",
+             "executor")
 
 
 @dataclass
@@ -49,7 +55,7 @@ class Project:
     config: dict[str, Any]
     lines: dict[tuple[str, ...], int] = field(default_factory=dict)
     _file_hasher: Any = None
-    cache_dir_override: Path | None = None  # ``--cache-dir``: wins over env and config
+    cache_dir_override: Path | str | None = None  # ``--cache-dir`` (a URL is a str): wins
     _resolved: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False,
                                                    compare=False)
 
@@ -106,13 +112,34 @@ class Project:
     def allow_pickle(self) -> bool:
         return bool(self.setting("allow_pickle"))
 
-    @property
-    def cache_dir(self) -> Path:
+    def _cache_setting(self) -> Path | str:
         if self.cache_dir_override is not None:
             return self.cache_dir_override
-        env = os.environ.get("ASSETFORGE_CACHE_DIR")
-        d = env or self.setting("cache_dir")
-        return (self.root / d) if d else self.state_dir / "objects"
+        return os.environ.get("ASSETFORGE_CACHE_DIR") or self.setting("cache_dir")
+
+    @property
+    def cache_url(self) -> str | None:
+        """The output store's URL when it is remote (``s3://…``, ``gs://…``), else None.
+
+        A ``file://`` URL is a local folder (``cache_dir``)."""
+        value = self._cache_setting()
+        if isinstance(value, str) and is_url(value) and not value.startswith("file://"):
+            return value
+        return None
+
+    @property
+    def cache_dir(self) -> Path:
+        """The output store's folder (when ``cache_url`` is set, the unused local default)."""
+        value = self._cache_setting()
+        if isinstance(value, Path):
+            return value
+        if value.startswith("file://"):
+            return Path(value[len("file://"):])
+        return (self.root / value) if value and not is_url(value) else self.state_dir / "objects"
+
+    @property
+    def cache_options(self) -> dict[str, Any]:
+        return dict(self.setting("cache_options"))
 
     @property
     def generation(self) -> dict[str, Any]:
@@ -168,6 +195,12 @@ class Project:
 
             self._file_hasher = FileHashCache(self.database)
         return self._file_hasher.hash(path)
+
+
+def is_url(value: str) -> bool:
+    """``s3://…``, ``gs://…``, ``file://…``: a scheme of letters, then ``://``."""
+    scheme, sep, _ = value.partition("://")
+    return bool(sep) and scheme.isalnum() and len(scheme) > 1
 
 
 def find_root(start: Path) -> Path:
@@ -245,10 +278,26 @@ def check_config(project: Project) -> list[Problem]:
     if isinstance(allowed, list) and not all(isinstance(x, str) and x for x in allowed):
         problems.append(Problem(project.where("policy", "allowed_licenses"),
                                 "policy.allowed_licenses", "expected a list of licence names"))
+    executor = cfg.get("executor", {})
+    if not isinstance(executor, dict):
+        problems.append(Problem(project.where("executor"), "executor", "expected a table"))
+    elif not isinstance(executor.get("name", ""), str):
+        problems.append(Problem(project.where("executor", "name"), "executor.name",
+                                "expected a string: local, or an executor a plugin registers"))
     out = project.setting("output_dir")
     if isinstance(out, str) and not inside(project.root, project.root / out):
         problems.append(Problem(project.where("project", "output_dir"), "project.output_dir",
                                 "must stay inside the project folder"))
+    opts = project.setting("cache_options")
+    for key in opts if isinstance(opts, dict) else ():
+        if key.lower() in SECRET_OPTIONS:
+            where = project.where("project", "cache_options", key)
+            if not where.line:  # an inline table: its keys have the table's line
+                where = project.where("project", "cache_options")
+            problems.append(Problem(where,
+                                    f"project.cache_options.{key}",
+                                    "credentials come from the environment (AWS_ACCESS_KEY_ID, "
+                                    "AWS_SECRET_ACCESS_KEY, …), never from assetforge.toml"))
     dm = project.setting("default_model")
     if dm and dm not in cfg.get("models", {}):
         problems.append(Problem(project.where("project", "default_model"),

@@ -8,7 +8,7 @@ import sys
 
 from helpers import build_json
 
-HEAVY = ("torch", "diffusers", "transformers", "peft", "spandrel")
+HEAVY = ("torch", "diffusers", "transformers", "peft", "spandrel", "ray", "s3fs", "fsspec")
 
 PROBE = """
 import sys, runpy

@@ -11,6 +11,7 @@ import click
 
 from .. import __version__
 from ..errors import UserError
+from ..project import is_url
 from . import build, maintain, query, review
 from .common import state
 
@@ -19,11 +20,12 @@ from .common import state
 @click.version_option(__version__, prog_name="assetforge")
 @click.option("--project", "project_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Project folder (default: search upward from the working directory).")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Output cache folder, e.g. a team share or a CI cache (default: "
-                   "$ASSETFORGE_CACHE_DIR, [project] cache_dir, or .assetforge/objects).")
+@click.option("--cache-dir", metavar="DIR|URL",
+              help="Output cache: a folder (a team share, a CI cache) or a URL such as "
+                   "s3://bucket/prefix (default: $ASSETFORGE_CACHE_DIR, [project] cache_dir, "
+                   "or .assetforge/objects).")
 @click.pass_context
-def cli(ctx: click.Context, project_dir: Path | None, cache_dir: Path | None) -> None:
+def cli(ctx: click.Context, project_dir: Path | None, cache_dir: str | None) -> None:
     """AssetForge: reproducible, incremental builds of AI-generated game assets.
 
     Exit codes: 0 ok, 1 an asset failed (or is stale with --check, or verify found a
@@ -32,7 +34,9 @@ def cli(ctx: click.Context, project_dir: Path | None, cache_dir: Path | None) ->
     """
     obj = ctx.ensure_object(dict)
     obj["project_dir"] = project_dir
-    obj["cache_dir"] = cache_dir.resolve() if cache_dir is not None else None
+    obj["cache_dir"] = (None if cache_dir is None else cache_dir if is_url(cache_dir)
+                        and not cache_dir.startswith("file://") else
+                        Path(cache_dir.removeprefix("file://")).resolve())
 
 
 

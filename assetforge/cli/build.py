@@ -81,9 +81,16 @@ def report_errors(err: UserError) -> None:
 @click.option("--no-wait", is_flag=True,
               help="Fail at once (exit 2) if another build holds the project lock.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--executor", metavar="NAME",
+              help="Where to generate: local (default), or one a plugin adds, e.g. ray "
+                   "(default: [executor] name in assetforge.toml).")
+@click.option("--ray-address", metavar="ADDR",
+              help="With --executor ray: a cluster (auto, ray://host:port); default: start "
+                   "a local Ray for this build.")
 @click.pass_context
 def build(ctx: click.Context, asset_ids: tuple[str, ...], dry_run: bool, force: bool,
-          explain: bool, fail_fast: bool, check: bool, no_wait: bool, as_json: bool) -> None:
+          explain: bool, fail_fast: bool, check: bool, no_wait: bool, as_json: bool,
+          executor: str | None, ray_address: str | None) -> None:
     """Build stale assets (all, or ASSET_IDS).
 
     Outputs of recipes built before (a reverted edit) are restored from the output cache
@@ -108,7 +115,8 @@ def build(ctx: click.Context, asset_ids: tuple[str, ...], dry_run: bool, force: 
         sys.exit(EXIT_FAILED if result.stale else EXIT_OK)
     sigterm_as_interrupt()
     try:
-        builder = Builder(project)
+        builder = Builder(project, executor=executor or ("ray" if ray_address else None),
+                          executor_options={"address": ray_address} if ray_address else None)
         builder.freeze_after_plan = state.one_shot
         progress = None if as_json else TTYProgress()
         candidates: tuple[int, list[str]] = (0, [])

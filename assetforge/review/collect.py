@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hashing import bytes_hash
-from ..objects import ObjectStore
+from ..objects import open_store
 from ..outputs import RECIPE_CHUNK
 from ..project import Project
 from ..recipe import recipe_diff
@@ -102,7 +102,7 @@ def _checks_by_hash(rows: list[Row]) -> dict[str, dict[str, Any]]:
 def from_records(project: Project, current_ids: set[str]) -> Review:
     """Compare every output with its record from before the last build (see module doc)."""
     rows = _rows(project.database)
-    store = ObjectStore(project.cache_dir)
+    store = open_store(project)
     checks_by_hash = _checks_by_hash(_rows(project.database, ("candidate",)) + rows)
     by_job: dict[str, list[Row]] = {}
     for r in rows:
@@ -159,7 +159,7 @@ def candidates(project: Project) -> list[Candidate]:
     """The newest render of every seed candidate of a current asset (see candidates.py)."""
     from ..candidates import parse_job_id
 
-    store = ObjectStore(project.cache_dir)
+    store = open_store(project)
     newest: dict[str, Row] = {}
     for r in _rows(project.database, ("candidate",)):
         newest[r.job] = r

@@ -1,0 +1,1 @@
+"""AssetForge's Ray executor: ``assetforge build --executor ray``."""
