@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .entrypoints import version
@@ -25,10 +26,12 @@ from .errors import PluginError, UserError
 from .hashing import canonical_json
 from .interfaces import CheckResult, GenerationContext, Generator
 from .manifest import load_specs
+from .nodes import DerivedJob, GroupFileJob, StepJob, is_file_sourced
 from .outputs import a1111_parameters, png_bytes, write_atomic
 from .plan import AssetPlan, JobPlan, Plan, make_plan, output_abspath
 from .plugins import Plugins, load_plugins
 from .project import Project, load_project
+from .steps import build_step, derived_png, file_image, run_step
 
 if TYPE_CHECKING:
     from .objects import ObjectStore
@@ -132,7 +135,7 @@ def _process_environment() -> dict[str, str]:
 
 
 def _to_build(jp: JobPlan, force: bool) -> bool:
-    if jp.status in ("up-to-date", "error"):
+    if jp.status in ("up-to-date", "error", "stale"):  # stale: waits for an input
         return False
     return jp.status != "modified" or force  # never overwrite a hand edit unless asked
 
@@ -177,6 +180,7 @@ class Builder:
         self.plugins = plugins or load_plugins(project)
         self.models = models or ModelCache()
         self._store: Any = None
+        self._inputs: frozenset[Path] | None = None  # of the last plan (watch)
 
     @property
     def objects(self) -> ObjectStore:
@@ -211,12 +215,28 @@ class Builder:
         with gc_paused(freeze=self.freeze_after_plan):
             specs = load_specs(self.project, self.plugins)
             plan = make_plan(self.project, self.plugins, specs, only=only, force=force)
+        if plan.graph is not None:
+            self._inputs = frozenset(plan.graph.input_files(self.project.output_dir))
         proven = [jp for jp in plan.jobs() if jp.embedded is not None]
         if adopt and proven:
             from .adopt import adopt as adopt_outputs
 
             adopt_outputs(self.project, self.store, proven)
         return plan
+
+    def input_files(self) -> frozenset[Path]:
+        """Files whose change can make a dependent stale (``watch`` watches them)."""
+        if self._inputs is None:
+            from .plan import Planner
+
+            try:
+                planner = Planner(self.project, self.plugins)
+                planner.prepare(load_specs(self.project, self.plugins))
+            except (UserError, PluginError):
+                return frozenset()
+            assert planner.graph is not None
+            self._inputs = frozenset(planner.graph.input_files(self.project.output_dir))
+        return self._inputs
 
     def check(self, only: list[str] | None = None) -> BuildResult:
         """CI mode: plan only; the result lists every stale asset and why."""
@@ -236,40 +256,72 @@ class Builder:
         if dry_run:
             return BuildResult(plan, [AssetResult(a.id, a.status, a.reason, a.outputs)
                                       for a in plan.assets], dry_run=True)
-        todo = [jp for jp in plan.jobs() if _to_build(jp, force)]
-        errors = [jp for jp in plan.jobs() if jp.status == "error"]
         done: dict[str, str | None] = {}  # job id → error (None when built or restored)
         restored: set[str] = set()
-        stopped = False
-        if todo or errors:
-            build_id = self.store.start_build(command)
-            status = "interrupted"
-            try:
+        reported: set[str] = set()  # plan errors already recorded
+        results: dict[str, AssetResult] = {}
+        stopped = halted = False
+        build_id: int | None = None
+        status, jobs = "interrupted", 0
+        try:
+            # Rounds: a job waiting for an input ("stale") gets its recipe from a re-plan once
+            # the input is final; each round runs only jobs not run before, so this ends.
+            while True:
+                todo = [jp for jp in plan.jobs() if jp.group is None
+                        and jp.job.job_id not in done and _to_build(jp, force)]
+                errors = [jp for jp in plan.jobs()
+                          if jp.status == "error" and jp.job.job_id not in reported]
+                if not todo and not errors:
+                    break
+                if build_id is None:
+                    build_id = self.store.start_build(command)
+                reported.update(jp.job.job_id for jp in errors)
                 self._record_plan_errors(errors, build_id)
-                restores = [jp for jp in todo if jp.restore_from]
-                if restores and progress:
-                    progress(0, len(todo), f"restoring {len(restores)} from the cache")
-                gens = self._restore(restores, build_id, done, restored)
-                gens += [jp for jp in todo if not jp.restore_from]
-                start = len(todo) - len(gens)
-                for i, jp in enumerate(gens):
-                    if should_stop is not None and should_stop():
-                        stopped = True
-                        break
-                    if progress:
-                        progress(start + i, len(todo), jp.job.job_id)
-                    done[jp.job.job_id] = self._run_job(jp, build_id)
-                    if fail_fast and done[jp.job.job_id]:
-                        break
-                if progress:
-                    progress(len(todo), len(todo), "")
-                status = "stopped" if stopped else "finished"
-            finally:
+                stopped, halted = self._run_round(todo, build_id, done, restored, progress,
+                                                  should_stop, fail_fast)
+                jobs += len(todo)
+                ran = {jp.job.job_id for jp in todo + errors}
+                for a in plan.assets:
+                    if any(jp.job.job_id in ran for jp in a.jobs):
+                        results[a.id] = _merge(results.get(a.id),
+                                               _asset_result(a, done, restored, force))
+                if stopped or halted or not any(jp.status == "stale" for jp in plan.jobs()):
+                    break
+                plan = self.plan(only, force)
+            status = "stopped" if stopped else "finished"
+        finally:
+            if build_id is not None:
                 self.store.finish_build(build_id, status, {
-                    "jobs": len(todo), "restored": len(restored),
-                    "failed": sum(1 for e in done.values() if e) + len(errors)})
-        return BuildResult(plan, [_asset_result(a, done, restored, force) for a in plan.assets],
-                           stopped=stopped)
+                    "jobs": jobs, "restored": len(restored),
+                    "failed": sum(1 for e in done.values() if e) + len(reported)})
+        return BuildResult(plan, [results.get(a.id) or _asset_result(a, done, restored, force)
+                                  for a in plan.assets], stopped=stopped)
+
+    def _run_round(self, todo: list[JobPlan], build_id: int, done: dict[str, str | None],
+                   restored: set[str], progress: Progress | None,
+                   should_stop: Callable[[], bool] | None,
+                   fail_fast: bool) -> tuple[bool, bool]:
+        """Restore, then generate ``todo``; returns (stop requested, failed with fail_fast)."""
+        restores = [jp for jp in todo if jp.restore_from and not isinstance(jp.job, StepJob)]
+        if restores and progress:
+            progress(0, len(todo), f"restoring {len(restores)} from the cache")
+        gens = self._restore(restores, build_id, done, restored)
+        gens += [jp for jp in todo if not jp.restore_from or isinstance(jp.job, StepJob)]
+        start = len(todo) - len(gens)
+        for i, jp in enumerate(gens):
+            if should_stop is not None and should_stop():
+                return True, False
+            if progress:
+                progress(start + i, len(todo), jp.job.job_id)
+            if isinstance(jp.job, StepJob):
+                done[jp.job.job_id] = build_step(self, jp, build_id, restored)
+            else:
+                done[jp.job.job_id] = self._run_job(jp, build_id)
+            if fail_fast and done[jp.job.job_id]:
+                return False, True
+        if progress:
+            progress(len(todo), len(todo), "")
+        return False, False
 
     # -- records -----------------------------------------------------------------------------
     def _row_fields(self, jp: JobPlan, build_id: int) -> dict[str, Any]:
@@ -359,25 +411,40 @@ class Builder:
         failed check or plugin; any other exception is the generator's.
         """
         job, gen, model = jp.job, jp.generator, jp.model
-        assert gen is not None and model is not None and jp.recipe is not None
         attempt = attempt if attempt is not None else _Attempt()
-        try:
-            loaded = self.models.get(self.project, job.model, gen, model.hash)
-            attempt.device = gen.device_of(loaded)
-        except UserError:
-            raise
-        except Exception as e:  # noqa: BLE001 - a model that fails to load fails its jobs
-            raise PluginError(gen.name, e) from e
-        ctx = GenerationContext(self.project, job, jp.recipe, loaded, gen.name, attempt.device,
-                                attempt.metrics)
-        image = self._generate(gen, loaded, ctx)
+        if isinstance(job, DerivedJob):
+            attempt.device = "none"
+            return derived_png(jp, self.project)
+        if isinstance(job, (StepJob, GroupFileJob)):  # verify --regenerate
+            attempt.device = "none"
+            files, _state = run_step(jp, self.project)
+            return files.get(job.output) or next(iter(files.values()))
+        assert jp.recipe is not None
+        if is_file_sourced(job.spec):  # nothing generated: the file's pixels, then the steps
+            attempt.device = "none"
+            ctx = GenerationContext(self.project, job, jp.recipe, None, "file", "none",
+                                    attempt.metrics)
+            image = file_image(jp)
+            parameters = f"file-sourced: {job.inputs['image'].ref}"
+        else:
+            assert gen is not None and model is not None
+            try:
+                loaded = self.models.get(self.project, job.model, gen, model.hash)
+                attempt.device = gen.device_of(loaded)
+            except UserError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a model that fails to load fails its jobs
+                raise PluginError(gen.name, e) from e
+            ctx = GenerationContext(self.project, job, jp.recipe, loaded, gen.name,
+                                    attempt.device, attempt.metrics)
+            image = self._generate(gen, loaded, ctx)
+            parameters = a1111_parameters(job, model.hash, job.model)
         image = self._postprocess(image, ctx)
         failed = [c for c in self._checks(image, ctx) if not c.passed]
         if failed:
             raise UserError("; ".join(f"quality check {c.name} failed: {c.message}"
                                       for c in failed))
-        return png_bytes(image, a1111_parameters(job, model.hash, job.model), jp.recipe,
-                         jp.key or "")
+        return png_bytes(image, parameters, jp.recipe, jp.key or "")
 
     def _keep(self, jp: JobPlan, data: bytes, metrics: dict[str, Any]) -> None:
         """Put an output in the object store (with its recipe ref) before it is written.
@@ -396,7 +463,6 @@ class Builder:
     def _run_job(self, jp: JobPlan, build_id: int) -> str | None:
         """Generate, check, keep, write and record one job. Returns an error message or None."""
         job, gen = jp.job, jp.generator
-        assert gen is not None
         started = time.perf_counter()
         attempt = _Attempt()
         row = self._row(jp, build_id)
@@ -414,7 +480,8 @@ class Builder:
             row.error_plugin = getattr(e, "plugin", None)
             error = str(e)
         except Exception as e:  # noqa: BLE001 - the generator itself raised
-            row.status, row.error, row.error_plugin = "failed", f"{type(e).__name__}: {e}", gen.name
+            row.status, row.error = "failed", f"{type(e).__name__}: {e}"
+            row.error_plugin = gen.name if gen is not None else None
             error = row.error
         row.duration_s = time.perf_counter() - started
         row.device = attempt.device
@@ -465,6 +532,16 @@ class Builder:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+def _merge(old: AssetResult | None, new: AssetResult) -> AssetResult:
+    """One asset acted on in several rounds (its primary, then its derived files)."""
+    if old is None:
+        return new
+    statuses = (old.status, new.status)
+    status = next((s for s in ("failed", "built", "restored") if s in statuses), new.status)
+    return AssetResult(new.id, status, old.reason or new.reason, new.outputs,
+                       old.errors + new.errors)
 
 
 def _asset_result(a: AssetPlan, done: dict[str, str | None], restored: set[str],

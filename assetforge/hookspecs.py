@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         AssetKind,
         AssetSpec,
         CheckResult,
+        DerivedStep,
         GenerationContext,
         Generator,
         Job,
@@ -94,6 +95,15 @@ def generation_context(ctx: GenerationContext) -> AbstractContextManager[None] |
 @hookspec
 def register_postprocessors() -> list[PostProcessor]:
     """Return image post-processing steps; all steps of all plugins run by ascending ``order``."""
+
+
+@hookspec
+def register_derived_outputs() -> list[DerivedStep]:
+    """Return steps that make more files from a job's finished image (PBR maps, …).
+
+    Each file is a build output of its own: its recipe is the step's name, version and
+    parameters plus the hash of the source image on disk, so it is cached and restored.
+    """
 
 
 @hookspec

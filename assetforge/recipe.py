@@ -30,13 +30,21 @@ def derive_seed(asset_id: str, salt: str = "", view: str | None = None) -> int:
 def _view_suffix(spec: AssetSpec, view: str) -> str:
     views = spec.get("views")
     if isinstance(views, dict):
-        return views[view]
+        value = views[view]
+        if isinstance(value, dict):  # a view table: { suffix = …, control = … }
+            return value.get("suffix", f"{view} view")
+        return value
     return f"{view} view"
 
 
 def make_jobs(spec: AssetSpec, salt: str, default_model: str | None, folder: str) -> list[Job]:
     """Split an (expanded) asset into jobs, one per view; views share the seed."""
     f = spec.fields
+    if "image" in f:  # file-sourced: nothing to paint
+        from .nodes import source_job
+
+        return [source_job(spec, view, output_path(spec, view, folder))
+                for view in view_names(spec)]
     seed = f["seed"] if "seed" in f else derive_seed(spec.id, salt)
     prompt, negative = f["prompt"], f.get("negative_prompt", "")
     width, height, steps = f["width"], f["height"], f["steps"]
@@ -68,9 +76,13 @@ def make_recipe(job: Job, model: ModelIdentity, generator: Generator,
         "model": {"hash": model.hash, "family": model.family},
         "generator": {"name": generator.name, "version": generator.version,
                       **generator.recipe_fields(job, model)},
-        "plugins": {p.plugin: {"version": p.version, "params": p.params}
-                    for p in (sorted(parts, key=_by_plugin) if len(parts) > 1 else parts)},
+        "plugins": plugin_table(parts),
     }
+
+
+def plugin_table(parts: list[RecipePart]) -> dict[str, Any]:
+    return {p.plugin: {"version": p.version, "params": p.params}
+            for p in (sorted(parts, key=_by_plugin) if len(parts) > 1 else parts)}
 
 
 def _by_plugin(part: RecipePart) -> str:
