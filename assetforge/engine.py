@@ -181,6 +181,7 @@ class Builder:
         self.models = models or ModelCache()
         self._store: Any = None
         self._inputs: frozenset[Path] | None = None  # of the last plan (watch)
+        self._graph: Any = None
 
     @property
     def objects(self) -> ObjectStore:
@@ -215,8 +216,8 @@ class Builder:
         with gc_paused(freeze=self.freeze_after_plan):
             specs = load_specs(self.project, self.plugins)
             plan = make_plan(self.project, self.plugins, specs, only=only, force=force)
-        if plan.graph is not None:
-            self._inputs = frozenset(plan.graph.input_files(self.project.output_dir))
+        if plan.graph is not None:  # input_files() resolves them only if asked (watch)
+            self._graph, self._inputs = plan.graph, None
         proven = [jp for jp in plan.jobs() if jp.embedded is not None]
         if adopt and proven:
             from .adopt import adopt as adopt_outputs
@@ -227,15 +228,15 @@ class Builder:
     def input_files(self) -> frozenset[Path]:
         """Files whose change can make a dependent stale (``watch`` watches them)."""
         if self._inputs is None:
-            from .plan import Planner
+            if self._graph is None:
+                from .plan import Planner
 
-            try:
-                planner = Planner(self.project, self.plugins)
-                planner.prepare(load_specs(self.project, self.plugins))
-            except (UserError, PluginError):
-                return frozenset()
-            assert planner.graph is not None
-            self._inputs = frozenset(planner.graph.input_files(self.project.output_dir))
+                try:
+                    planner = Planner(self.project, self.plugins)
+                    self._graph = planner.prepare(load_specs(self.project, self.plugins))
+                except (UserError, PluginError):
+                    return frozenset()
+            self._inputs = frozenset(self._graph.input_files(self.project.output_dir))
         return self._inputs
 
     def check(self, only: list[str] | None = None) -> BuildResult:
