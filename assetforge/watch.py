@@ -1,8 +1,10 @@
 """``assetforge watch``: rebuild what a saved file affects, keeping the model loaded.
 
 Watched: ``assetforge.toml``, the manifest files (their globs, so new files count too), the
-project's plugin folder, and whatever plugins return from the ``watch_paths`` hook (style
-packs). Outputs and the state folder are never watched, so builds do not trigger builds.
+project's plugin folder, whatever plugins return from the ``watch_paths`` hook (style
+packs), and the image inputs of the asset graph: repository files and the upstream outputs
+other assets take as inputs (so a hand edit of an upstream image rebuilds its dependents).
+Other outputs and the state folder are never watched, so builds do not trigger builds.
 
 Threads: watchdog's observer thread only records which relevant paths changed. The build
 worker is ``Watcher.run``; the CLI runs it on the main thread so Ctrl-C interrupts a
