@@ -383,3 +383,36 @@ def test_watch_rebuilds_a_dependent_when_its_input_file_or_an_upstream_output_ch
         assert pixels(root / "assets/tiles/down.png") == pixels(root / "assets/tiles/up.png")
     finally:
         w.stop()
+
+
+def test_a_crash_between_renames_of_a_group_leaves_nothing_recorded_and_recovers(
+        graph_project, monkeypatch):
+    import os
+
+    import assetforge.steps
+
+    manifest = '[strip.s]\nframes = ["t_*"]\n\n[tile.t_1]\nprompt = "one"\n'
+    root = graph_project(manifest)
+    build_json(root)
+    n = generation_count(root)
+    write_manifest(root, manifest.replace('"one"', '"uno"'))
+    real_replace, calls = os.replace, []
+
+    def crash_after_first(src, dst):
+        if calls and str(dst).endswith("s.json"):
+            raise OSError("power cut")
+        calls.append(dst)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(assetforge.steps.os, "replace", crash_after_first)
+    data = build_json(root, "s")
+    assert statuses(data)["s"] == "failed"
+    assert generation_count(root) == n + 1  # t_1 only: none of the strip's files recorded
+    assert not list((root / "assets" / "strips").glob(".*.tmp"))  # temp files removed
+    monkeypatch.setattr(assetforge.steps.os, "replace", real_replace)
+    # the half-published group is stale (its recipe is not the recorded one): restored
+    data = build_json(root)
+    assert statuses(data)["s"] == "restored"
+    listing = json.loads((root / "assets/strips/s.json").read_text())
+    assert listing == {"frames": ["t_1"]}
+    assert run_cli(root, "verify").exit_code == 0
