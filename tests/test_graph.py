@@ -416,3 +416,21 @@ def test_a_crash_between_renames_of_a_group_leaves_nothing_recorded_and_recovers
     listing = json.loads((root / "assets/strips/s.json").read_text())
     assert listing == {"frames": ["t_1"]}
     assert run_cli(root, "verify").exit_code == 0
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_generated_upstream_feeds_its_dependents_through_the_real_pipeline(make_project):
+    from conftest import BASE_CONFIG  # the tiny SD 1.5 model, 64 px, 2 steps
+
+    config = BASE_CONFIG.replace('seed_salt = "test"\n',
+                                 'seed_salt = "test"\nplugins_dir = "plugins"\n')
+    root = make_project({"plugins/graph_kit.py": KIT, "manifests/a.toml":
+                         '[tile.a]\nprompt = "stone"\n\n[tile.b]\nimage = "@a"\ngray = true\n'},
+                        config=config)
+    data = build_json(root)
+    assert built(data) == {"a", "b"}
+    a_out, b_out = root / "assets/tiles/a.png", root / "assets/tiles/b.png"
+    assert pixels(b_out) == pixels(a_out)  # the generated pixels, exactly
+    with Image.open(a_out) as im:
+        assert pixels(root / "assets/tiles/b_gray.png")[2] == im.convert("L").tobytes()
+    assert build_json(root)["summary"]["built"] == 0
