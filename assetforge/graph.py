@@ -44,7 +44,7 @@ class AssetGraph:
     """Every asset of the project, its inputs and a topological order (implements ``Graph``)."""
 
     specs: dict[str, AssetSpec]
-    folders: dict[str, str]  # asset id → its kind's output folder
+    folders: dict[str, str]  # kind → its output folder
     edges: dict[str, list[Edge]] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
 
@@ -58,7 +58,8 @@ class AssetGraph:
         return [v for v in view_names(self.specs[asset_id]) if v is not None]
 
     def output(self, asset_id: str, view: str | None = None) -> str:
-        return output_path(self.specs[asset_id], view, self.folders[asset_id])
+        spec = self.specs[asset_id]
+        return output_path(spec, view, self.folders[spec.kind])
 
     def needs(self, only: list[str]) -> list[str]:
         """``only`` and every asset they take inputs from, transitively."""
@@ -112,8 +113,7 @@ def build_graph(project: Project, specs: list[AssetSpec], kinds: dict[str, Asset
                 keys: dict[str, ManifestKey],
                 previous: dict[str, dict[str, Any] | None] | None = None) -> AssetGraph:
     """Resolve and check every input; order the assets. Raises ``UserError`` (all problems)."""
-    graph = AssetGraph({s.id: s for s in specs},
-                       {s.id: kinds[s.kind].output_dir for s in specs})
+    graph = AssetGraph({s.id: s for s in specs}, {k: kind.output_dir for k, kind in kinds.items()})
     root = project.root.resolve()
     problems: list[Problem] = []
     raw: dict[str, list[tuple[str, str, tuple]]] = {}
@@ -139,7 +139,8 @@ def build_graph(project: Project, specs: list[AssetSpec], kinds: dict[str, Asset
         graph.edges[asset_id] = edges
     if problems:
         raise UserError(problems)
-    graph.order = _toposort(graph, raw)
+    # Without inputs the manifest order is already topological (most projects: no walk).
+    graph.order = _toposort(graph, raw) if any(graph.edges.values()) else list(graph.specs)
     return graph
 
 
@@ -180,8 +181,13 @@ def _toposort(graph: AssetGraph, raw: dict[str, list]) -> list[str]:
     """Assets in dependency order (manifest order otherwise); a cycle is a manifest error."""
     order: list[str] = []
     state: dict[str, int] = {}  # 1: on the current path, 2: done
+    edges = graph.edges
     for start in graph.specs:
         if start in state:
+            continue
+        if start not in edges:  # no inputs: nothing to walk
+            state[start] = 2
+            order.append(start)
             continue
         # Iterative DFS: (asset, iterator over its upstream ids)
         path: list[str] = [start]

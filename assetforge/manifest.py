@@ -154,6 +154,7 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
 
     # Built-in defaults under assetforge.toml's [kinds.X] defaults, merged once per kind.
     base = {k: {**kinds[k].defaults, **kind_defaults.get(k, {})} for k in kinds}
+    step_kinds = {k for k, kind in kinds.items() if kind.step is not None}
     cache = ParseCache(project)
     files = manifest_files(project)
     specs: list[AssetSpec] = []
@@ -188,7 +189,9 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
                 if not _fields_ok(entry, kind, keys):  # then say what is wrong
                     problems += check_fields(entry, kind, keys, spec.where,
                                              prefix=f"{kind}.{asset_id}.")
-                problems += _source_problems(spec, entry, kinds[kind], keys)
+                if ("prompt" not in entry or "image" in entry or kind in step_kinds
+                        or type(entry.get("views")) is dict):  # else: a plain prompted asset
+                    problems += _source_problems(spec, entry, kinds[kind], keys)
                 spec.fields = {**base[kind], **entry}
                 spec.explicit = frozenset(entry)
                 seen[asset_id] = spec

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .interfaces import AssetSpec, AssetStep, DerivedFile, DerivedStep, InputRef, Job
+from .manifest import output_path, view_names
 from .recipe import RECIPE_VERSION
 
 
@@ -20,6 +21,11 @@ def is_file_sourced(spec: AssetSpec) -> bool:
 def source_job(spec: AssetSpec, view: str | None, output: str) -> Job:
     """The job of a file-sourced asset: no prompt, model or size (the file's size is kept)."""
     return Job(spec.id, spec.kind, view, "", "", 0, 0, 0, 0, 0.0, "", "", output, spec)
+
+
+def source_jobs(spec: AssetSpec, folder: str) -> list[Job]:
+    """A file-sourced asset's jobs (one per view, all from the same file)."""
+    return [source_job(spec, view, output_path(spec, view, folder)) for view in view_names(spec)]
 
 
 @dataclass

@@ -30,6 +30,7 @@ from .nodes import (
     file_recipe,
     group_file_job,
     is_file_sourced,
+    source_jobs,
     step_job,
     step_recipe,
 )
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 # made once X is built, in the same build.
 STATUS_ORDER = ("error", "changed", "new", "missing", "modified", "stale", "restored",
                 "up-to-date")
+_NO_GROUP: list[JobPlan] = []  # shared, never appended to
 # Stale statuses a cached output can fix ("modified" is a hand edit: kept unless --force).
 RESTORABLE_FROM = ("new", "changed", "missing")
 RESTORABLE_NOTE = "restorable from the output cache"
@@ -133,12 +135,18 @@ def _explain(changed: list[str], job: Job | None = None) -> str:
 
 def check_output(project: Project, job: Job, last: LastBuild) -> tuple[str, str]:
     """Compare the output on disk with its record: stat first, hash only when stat differs."""
+    path = project.output_prefix + job.output  # a str: 10,000 Path joins cost 40 ms
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "missing", f"output {job.output} is missing"
     if job.output != last.output_path:
-        if not os.path.exists(project.output_prefix + job.output):
-            return "missing", f"output {job.output} is missing"
         return "missing", f"output moved to {job.output}"
-    return check_file(project, job.output, last.output_hash, last.output_size,
-                      last.output_mtime_ns)
+    if st.st_size == last.output_size and st.st_mtime_ns == last.output_mtime_ns:
+        return "up-to-date", ""
+    if st.st_size == last.output_size and file_sha256(Path(path)) == last.output_hash:
+        return "up-to-date", ""  # touched, not changed
+    return "modified", f"output {job.output} was edited on disk"
 
 
 def check_file(project: Project, output: str, digest: str, size: int,
@@ -175,6 +183,8 @@ class Planner:
         self.final: dict[str, tuple[str | None, str, str]] = {}  # job id → (hash, status, out)
         self.graph: AssetGraph | None = None
         self.step_recs: dict[str, dict] = {}
+        self.upstreams: set[str] = set()  # assets some other asset takes as an input
+        self._output_dir = project.output_dir
 
     def prepare(self, specs: list[AssetSpec]) -> AssetGraph:
         """Resolve and check every image input (a ``UserError`` when one is wrong)."""
@@ -184,6 +194,8 @@ class Planner:
         previous = {i: r.get("step_state") for i, r in self.step_recs.items()}
         self.graph = build_graph(self.project, specs, self.kinds, self.plugins.manifest_keys(),
                                  previous)
+        self.upstreams = {e.asset for edges in self.graph.edges.values() for e in edges
+                          if e.asset is not None}
         return self.graph
 
     def model(self, name: str) -> tuple[Generator, ModelIdentity]:
@@ -210,15 +222,9 @@ class Planner:
                 e.asset if e.view is None else f"{e.asset}#{e.view}", (None, "error", ""))
             if digest is None:
                 return out, f"input {e.ref} is {status}"
-            out[e.name] = InputRef(e.name, e.ref, self.project.output_dir / output, digest,
+            out[e.name] = InputRef(e.name, e.ref, self._output_dir / output, digest,
                                    e.asset, e.view)
         return out, ""
-
-    def _parts(self, job: Job) -> list[RecipePart]:
-        parts: list[RecipePart] = []
-        for _name, res in self.plugins.call_each("recipe_parts", job=job, project=self.project):
-            parts.extend(res if isinstance(res, list) else [res])
-        return parts
 
     def job_plans(self, spec: AssetSpec) -> list[JobPlan]:
         """Expand ``spec`` through plugins and make one recipe per job (status left 'new';
@@ -231,8 +237,9 @@ class Planner:
         kind = self.kinds[spec.kind]
         if kind.step is not None:
             return [self.step_plan(spec, kind.step, kind.output_dir)]
-        jobs = make_jobs(spec, self._salt, self._default_model, kind.output_dir)
         file_sourced = is_file_sourced(spec)
+        jobs = (source_jobs(spec, kind.output_dir) if file_sourced else
+                make_jobs(spec, self._salt, self._default_model, kind.output_dir))
         plans = []
         for job in jobs:
             if self.graph is not None and spec.id in self.graph.edges:
@@ -245,7 +252,10 @@ class Planner:
             else:
                 gen, ident = self.model(job.model)
             try:
-                parts = self._parts(job)
+                parts: list[RecipePart] = []
+                for _name, res in self.plugins.call_each("recipe_parts", job=job,
+                                                         project=self.project):
+                    parts.extend(res if isinstance(res, list) else [res])
                 if gen is None or ident is None:
                     recipe = file_recipe(job.inputs, plugin_table(parts))
                 else:
@@ -308,8 +318,8 @@ class Planner:
                changed: list[JobPlan]) -> list[JobPlan]:
         """Set a planned job's status from its record and its output on disk; remember its
         hash on disk for dependents. Returns the other files of a step-built asset."""
-        group: list[JobPlan] = []
-        if jp.status not in ("error", "stale"):
+        group: list[JobPlan] = _NO_GROUP
+        if jp.status != "error" and jp.status != "stale":
             jp.last = prev = last.get(jp.job.job_id)
             if prev is None:
                 _from_embedded(self.project, jp)
@@ -322,6 +332,8 @@ class Planner:
                 jp.status, jp.reason = check_output(self.project, jp.job, prev)
             if force and jp.status == "up-to-date":
                 jp.status, jp.reason = "changed", "forced"
+        if jp.job.asset_id not in self.upstreams and not self.derived_steps:
+            return group  # nothing takes this job's output as an input
         digest = None
         if jp.status == "up-to-date":
             digest = jp.last.output_hash if jp.last is not None else file_sha256(

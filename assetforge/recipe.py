@@ -41,10 +41,9 @@ def make_jobs(spec: AssetSpec, salt: str, default_model: str | None, folder: str
     """Split an (expanded) asset into jobs, one per view; views share the seed."""
     f = spec.fields
     if "image" in f:  # file-sourced: nothing to paint
-        from .nodes import source_job
+        from .nodes import source_jobs
 
-        return [source_job(spec, view, output_path(spec, view, folder))
-                for view in view_names(spec)]
+        return source_jobs(spec, folder)
     seed = f["seed"] if "seed" in f else derive_seed(spec.id, salt)
     prompt, negative = f["prompt"], f.get("negative_prompt", "")
     width, height, steps = f["width"], f["height"], f["steps"]
