@@ -75,14 +75,21 @@ def seed_records(root: Path) -> int:
     return total
 
 
-def timed(root: Path, env: dict[str, str], runs: int) -> tuple[float, float, dict, list[str]]:
-    first, summary, heavy = run_noop(root, env)  # fills the parse and bytecode caches
-    times = []
+def timed(roots: dict[str, Path], env: dict[str, str], runs: int
+          ) -> dict[str, tuple[float, float, dict, list[str]]]:
+    """Per project: (first run, median, summary, heavy modules). Runs are interleaved, so
+    load on a shared machine hits both projects alike."""
+    first = {name: run_noop(root, env) for name, root in roots.items()}  # fills the caches
+    times: dict[str, list[float]] = {name: [] for name in roots}
+    summaries = {name: f[1] for name, f in first.items()}
+    heavy = {name: list(f[2]) for name, f in first.items()}
     for _ in range(runs):
-        elapsed, summary, more = run_noop(root, env)
-        times.append(elapsed)
-        heavy += more
-    return first, statistics.median(times), summary, heavy
+        for name, root in roots.items():
+            elapsed, summaries[name], more = run_noop(root, env)
+            times[name].append(elapsed)
+            heavy[name] += more
+    return {name: (first[name][0], statistics.median(times[name]), summaries[name],
+                   heavy[name]) for name in roots}
 
 
 def main() -> None:
@@ -99,7 +106,7 @@ def main() -> None:
             n = seed_records(root)
             print(f"{name}: seeded {n} records in {time.perf_counter() - t:.1f} s")
         env = bench_env(Path(tmp) / "pycache")
-        results = {name: timed(root, env, args.runs) for name, root in roots.items()}
+        results = timed(roots, env, args.runs)
         start = python_start(env, 3)
         base = results["baseline"][1]
         for name, (first, med, summary, heavy) in results.items():
