@@ -65,11 +65,25 @@ def _views(v: Any) -> str | None:
     for name in names:
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
             return f"view names must be letters, digits, '_' or '-' (got {name!r})"
-    if isinstance(v, dict) and not all(isinstance(s, str) for s in v.values()):
-        return "each view maps to a prompt suffix string"
+    if isinstance(v, dict):
+        for name, value in v.items():
+            if isinstance(value, dict):
+                if not isinstance(value.get("suffix", ""), str):
+                    return f"views.{name}.suffix must be a string"
+            elif not isinstance(value, str):
+                return ("each view maps to a prompt suffix string, or a table "
+                        "{ suffix = …, KEY = … }")
     if len(set(names)) != len(names):
         return "view names must be unique"
     return None
+
+
+def _image(v: str) -> str | None:
+    return None if v.strip() else 'must be "@ID" or a path relative to the project'
+
+
+def _image_inputs(v: str) -> list[tuple[str, str]]:
+    return [("image", v)]
 
 
 def _tags(v: list) -> str | None:
@@ -98,7 +112,11 @@ def register_manifest_keys() -> list[ManifestKey]:
         ManifestKey("output", (str,), "output path relative to output_dir (.png)",
                     check=_output),
         ManifestKey("views", (list, dict), "character views: a list of names, or "
-                    "name = prompt suffix", kinds=("character",), check=_views),
+                    "name = prompt suffix, or name = { suffix = …, KEY = … }",
+                    kinds=("character",), check=_views),
+        ManifestKey("image", (str,), 'a file-sourced asset: "path" in the project or "@ID" '
+                    "(instead of prompt; nothing is generated)", check=_image,
+                    inputs=_image_inputs),
         ManifestKey("description", (str,), "free text for people; does not affect the image"),
         ManifestKey("tags", (list,), "free labels; do not affect the image", check=_tags),
         ManifestKey("candidates", (int,), "render N more seeds to pick from (assetforge pick); "

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .entrypoints import version
@@ -25,10 +26,12 @@ from .errors import PluginError, UserError
 from .hashing import canonical_json
 from .interfaces import CheckResult, GenerationContext, Generator
 from .manifest import load_specs
+from .nodes import DerivedJob, GroupFileJob, StepJob, is_file_sourced
 from .outputs import a1111_parameters, png_bytes, write_atomic
 from .plan import AssetPlan, JobPlan, Plan, make_plan, output_abspath
 from .plugins import Plugins, load_plugins
 from .project import Project, load_project
+from .steps import build_step, derived_png, file_image, run_step
 
 if TYPE_CHECKING:
     from .executors import ExecutorSession, Rendered
@@ -134,7 +137,7 @@ def _process_environment() -> dict[str, str]:
 
 
 def _to_build(jp: JobPlan, force: bool) -> bool:
-    if jp.status in ("up-to-date", "error"):
+    if jp.status in ("up-to-date", "error", "stale"):  # stale: waits for an input
         return False
     return jp.status != "modified" or force  # never overwrite a hand edit unless asked
 
@@ -182,6 +185,8 @@ class Builder:
         self._store: Any = None
         # ``build --executor`` and its command-line options; None: ``[executor]`` or local
         self.executor, self.executor_options = executor, executor_options or {}
+        self._inputs: frozenset[Path] | None = None  # of the last plan (watch)
+        self._graph: Any = None
 
     @property
     def objects(self) -> ObjectStore:
@@ -221,12 +226,28 @@ class Builder:
             from .licenses import enforce_policy
 
             enforce_policy(self.project, self.plugins, plan)
+        if plan.graph is not None:  # input_files() resolves them only if asked (watch)
+            self._graph, self._inputs = plan.graph, None
         proven = [jp for jp in plan.jobs() if jp.embedded is not None]
         if adopt and proven:
             from .adopt import adopt as adopt_outputs
 
             adopt_outputs(self.project, self.store, proven)
         return plan
+
+    def input_files(self) -> frozenset[Path]:
+        """Files whose change can make a dependent stale (``watch`` watches them)."""
+        if self._inputs is None:
+            if self._graph is None:
+                from .plan import Planner
+
+                try:
+                    planner = Planner(self.project, self.plugins)
+                    self._graph = planner.prepare(load_specs(self.project, self.plugins))
+                except (UserError, PluginError):
+                    return frozenset()
+            self._inputs = frozenset(self._graph.input_files(self.project.output_dir))
+        return self._inputs
 
     def check(self, only: list[str] | None = None) -> BuildResult:
         """CI mode: plan only; the result lists every stale asset and why."""
@@ -246,37 +267,85 @@ class Builder:
         if dry_run:
             return BuildResult(plan, [AssetResult(a.id, a.status, a.reason, a.outputs)
                                       for a in plan.assets], dry_run=True)
-        todo = [jp for jp in plan.jobs() if _to_build(jp, force)]
-        errors = [jp for jp in plan.jobs() if jp.status == "error"]
         done: dict[str, str | None] = {}  # job id → error (None when built or restored)
         restored: set[str] = set()
-        stopped = False
-        if any(not jp.restore_from for jp in todo):
-            self._choose_executor()  # a wrong name fails before anything is written
-        if todo or errors:
-            build_id = self.store.start_build(command)
-            status = "interrupted"
-            try:
+        reported: set[str] = set()  # plan errors already recorded
+        results: dict[str, AssetResult] = {}
+        stopped = halted = False
+        build_id: int | None = None
+        status, jobs = "interrupted", 0
+        sessions = ExitStack()  # the executor starts when a round first generates something
+        session = _LazySession(lambda: sessions.enter_context(self.executor_session()))
+        try:
+            # Rounds: a job waiting for an input ("stale") gets its recipe from a re-plan once
+            # the input is final; each round runs only jobs not run before, so this ends.
+            while True:
+                todo = [jp for jp in plan.jobs() if jp.group is None
+                        and jp.job.job_id not in done and _to_build(jp, force)]
+                errors = [jp for jp in plan.jobs()
+                          if jp.status == "error" and jp.job.job_id not in reported]
+                if not todo and not errors:
+                    break
+                if build_id is None:
+                    if any(not jp.restore_from for jp in todo):
+                        self._choose_executor()  # a wrong name fails before anything is written
+                    build_id = self.store.start_build(command)
+                reported.update(jp.job.job_id for jp in errors)
                 self._record_plan_errors(errors, build_id)
-                restores = [jp for jp in todo if jp.restore_from]
-                if restores and progress:
-                    progress(0, len(todo), f"restoring {len(restores)} from the cache")
-                gens = self._restore(restores, build_id, done, restored)
-                gens += [jp for jp in todo if not jp.restore_from]
-                start = len(todo) - len(gens)
-                if gens:
-                    with self.executor_session() as session:
-                        stopped = self._execute(session, gens, build_id, done, fail_fast,
-                                                should_stop, progress, start, len(todo))
-                if progress:
-                    progress(len(todo), len(todo), "")
-                status = "stopped" if stopped else "finished"
-            finally:
+                stopped, halted = self._run_round(todo, build_id, done, restored, progress,
+                                                  should_stop, fail_fast, session)
+                jobs += len(todo)
+                ran = {jp.job.job_id for jp in todo + errors}
+                for a in plan.assets:
+                    if any(jp.job.job_id in ran for jp in a.jobs):
+                        results[a.id] = _merge(results.get(a.id),
+                                               _asset_result(a, done, restored, force))
+                if stopped or halted or not any(jp.status == "stale" for jp in plan.jobs()):
+                    break
+                plan = self.plan(only, force)
+            status = "stopped" if stopped else "finished"
+        finally:
+            sessions.close()
+            if build_id is not None:
                 self.store.finish_build(build_id, status, {
-                    "jobs": len(todo), "restored": len(restored),
-                    "failed": sum(1 for e in done.values() if e) + len(errors)})
-        return BuildResult(plan, [_asset_result(a, done, restored, force) for a in plan.assets],
-                           stopped=stopped)
+                    "jobs": jobs, "restored": len(restored),
+                    "failed": sum(1 for e in done.values() if e) + len(reported)})
+        return BuildResult(plan, [results.get(a.id) or _asset_result(a, done, restored, force)
+                                  for a in plan.assets], stopped=stopped)
+
+    def _run_round(self, todo: list[JobPlan], build_id: int, done: dict[str, str | None],
+                   restored: set[str], progress: Progress | None,
+                   should_stop: Callable[[], bool] | None, fail_fast: bool,
+                   session: _LazySession) -> tuple[bool, bool]:
+        """Restore, then build ``todo`` (independent jobs: their inputs are final): step-built
+        assets here, everything else through the executor. Returns (stop requested, failed
+        with fail_fast)."""
+        restores = [jp for jp in todo if jp.restore_from and not isinstance(jp.job, StepJob)]
+        if restores and progress:
+            progress(0, len(todo), f"restoring {len(restores)} from the cache")
+        gens = self._restore(restores, build_id, done, restored)
+        gens += [jp for jp in todo if not jp.restore_from or isinstance(jp.job, StepJob)]
+        start = len(todo) - len(gens)
+        steps = [jp for jp in gens if isinstance(jp.job, StepJob)]
+        renders = [jp for jp in gens if not isinstance(jp.job, StepJob)]
+        for i, jp in enumerate(steps):  # many-to-one steps read files: the driver runs them
+            if should_stop is not None and should_stop():
+                return True, False
+            if progress:
+                progress(start + i, len(todo), jp.job.job_id)
+            done[jp.job.job_id] = build_step(self, jp, build_id, restored)
+            if fail_fast and done[jp.job.job_id]:
+                return False, True
+        if renders:
+            before = sum(1 for e in done.values() if e)
+            if self._execute(session.get(), renders, build_id, done, fail_fast, should_stop,
+                             progress, start + len(steps), len(todo)):
+                return True, False
+            if fail_fast and sum(1 for e in done.values() if e) > before:
+                return False, True
+        if progress:
+            progress(len(todo), len(todo), "")
+        return False, False
 
     # -- executors ---------------------------------------------------------------------------
     @contextmanager
@@ -443,25 +512,40 @@ class Builder:
         failed check or plugin; any other exception is the generator's.
         """
         job, gen, model = jp.job, jp.generator, jp.model
-        assert gen is not None and model is not None and jp.recipe is not None
         attempt = attempt if attempt is not None else _Attempt()
-        try:
-            loaded = self.models.get(self.project, job.model, gen, model.hash)
-            attempt.device = gen.device_of(loaded)
-        except UserError:
-            raise
-        except Exception as e:  # noqa: BLE001 - a model that fails to load fails its jobs
-            raise PluginError(gen.name, e) from e
-        ctx = GenerationContext(self.project, job, jp.recipe, loaded, gen.name, attempt.device,
-                                attempt.metrics)
-        image = self._generate(gen, loaded, ctx)
+        if isinstance(job, DerivedJob):
+            attempt.device = "none"
+            return derived_png(jp, self.project)
+        if isinstance(job, (StepJob, GroupFileJob)):  # verify --regenerate
+            attempt.device = "none"
+            files, _state = run_step(jp, self.project)
+            return files.get(job.output) or next(iter(files.values()))
+        assert jp.recipe is not None
+        if is_file_sourced(job.spec):  # nothing generated: the file's pixels, then the steps
+            attempt.device = "none"
+            ctx = GenerationContext(self.project, job, jp.recipe, None, "file", "none",
+                                    attempt.metrics)
+            image = file_image(jp)
+            parameters = f"file-sourced: {job.inputs['image'].ref}"
+        else:
+            assert gen is not None and model is not None
+            try:
+                loaded = self.models.get(self.project, job.model, gen, model.hash)
+                attempt.device = gen.device_of(loaded)
+            except UserError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a model that fails to load fails its jobs
+                raise PluginError(gen.name, e) from e
+            ctx = GenerationContext(self.project, job, jp.recipe, loaded, gen.name,
+                                    attempt.device, attempt.metrics)
+            image = self._generate(gen, loaded, ctx)
+            parameters = a1111_parameters(job, model.hash, job.model)
         image = self._postprocess(image, ctx)
         failed = [c for c in self._checks(image, ctx) if not c.passed and c.severity != "warn"]
         if failed:
             raise UserError("; ".join(f"quality check {c.name} failed: {c.message}"
                                       for c in failed))
-        return png_bytes(image, a1111_parameters(job, model.hash, job.model), jp.recipe,
-                         jp.key or "")
+        return png_bytes(image, parameters, jp.recipe, jp.key or "")
 
     def _keep(self, jp: JobPlan, data: bytes, metrics: dict[str, Any]) -> None:
         """Put an output in the object store (with its recipe ref) before it is written.
@@ -481,8 +565,7 @@ class Builder:
         """Render one job (nothing written): what every executor returns per job."""
         from .executors import Rendered
 
-        gen = jp.generator
-        assert gen is not None
+        gen = jp.generator  # None for file-sourced and derived jobs
         started = time.perf_counter()
         attempt = _Attempt()
         data, error, plugin = None, None, None
@@ -492,7 +575,7 @@ class Builder:
         except (UserError, PluginError) as e:
             error, plugin = str(e), getattr(e, "plugin", None)
         except Exception as e:  # noqa: BLE001 - the generator itself raised
-            error, plugin = f"{type(e).__name__}: {e}", gen.name
+            error, plugin = f"{type(e).__name__}: {e}", gen.name if gen is not None else None
         return Rendered(jp.job.job_id, data, error, plugin, attempt.metrics, attempt.device,
                         time.perf_counter() - started, environment(attempt.device))
 
@@ -563,6 +646,30 @@ class Builder:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+def _merge(old: AssetResult | None, new: AssetResult) -> AssetResult:
+    """One asset acted on in several rounds (its primary, then its derived files)."""
+    if old is None:
+        return new
+    statuses = (old.status, new.status)
+    status = next((s for s in ("failed", "built", "restored") if s in statuses), new.status)
+    return AssetResult(new.id, status, old.reason or new.reason, new.outputs,
+                       old.errors + new.errors)
+
+
+class _LazySession:
+    """The build's executor session, started on first use (a build that only restores or
+    runs steps never starts one)."""
+
+    def __init__(self, start: Callable[[], ExecutorSession]):
+        self._start = start
+        self._session: ExecutorSession | None = None
+
+    def get(self) -> ExecutorSession:
+        if self._session is None:
+            self._session = self._start()
+        return self._session
 
 
 def _asset_result(a: AssetPlan, done: dict[str, str | None], restored: set[str],

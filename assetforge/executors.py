@@ -141,7 +141,7 @@ class WorkerRenderer:
         self.builder = Builder(load_project(Path(project_root)))
 
     def __call__(self, jp: JobPlan) -> Rendered:
-        if jp.generator is None:
+        if jp.generator is None and jp.job.model in self.builder.project.models:
             cfg = self.builder.project.models[jp.job.model]
             jp.generator = self.builder.plugins.generator_for(cfg)
         return self.builder.render_result(jp)

@@ -154,6 +154,7 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
 
     # Built-in defaults under assetforge.toml's [kinds.X] defaults, merged once per kind.
     base = {k: {**kinds[k].defaults, **kind_defaults.get(k, {})} for k in kinds}
+    step_kinds = {k for k, kind in kinds.items() if kind.step is not None}
     cache = ParseCache(project)
     files = manifest_files(project)
     specs: list[AssetSpec] = []
@@ -188,9 +189,9 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
                 if not _fields_ok(entry, kind, keys):  # then say what is wrong
                     problems += check_fields(entry, kind, keys, spec.where,
                                              prefix=f"{kind}.{asset_id}.")
-                if "prompt" not in entry:
-                    problems.append(Problem(spec.location, f"{kind}.{asset_id}.prompt",
-                                            "missing (every asset needs a prompt)"))
+                if ("prompt" not in entry or "image" in entry or kind in step_kinds
+                        or type(entry.get("views")) is dict):  # else: a plain prompted asset
+                    problems += _source_problems(spec, entry, kinds[kind], keys)
                 spec.fields = {**base[kind], **entry}
                 spec.explicit = frozenset(entry)
                 seen[asset_id] = spec
@@ -219,6 +220,8 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
     # (model name, scheduler) -> error message or None; schedulers are strings by now
     sched_msgs: dict[tuple[str, str], str | None] = {}
     for spec in specs:
+        if not generated(spec, kinds):  # file-sourced or built by a step: no model
+            continue
         name = spec.fields.get("model") or default_model
         if name is None:
             problems.append(Problem(spec.location, f"{spec.kind}.{spec.id}.model",
@@ -258,6 +261,43 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
                                         f"writes {out}, as does asset {other.id!r} "
                                         f"({other.location})"))
             outputs[out.lower()] = spec
+    return problems
+
+
+def generated(spec: AssetSpec, kinds: dict[str, AssetKind]) -> bool:
+    """Painted by a model (not file-sourced, not built by a kind's step)."""
+    return "image" not in spec.fields and kinds[spec.kind].step is None
+
+
+def _source_problems(spec: AssetSpec, entry: dict[str, Any], kind: AssetKind,
+                     keys: dict[str, ManifestKey]) -> list[Problem]:
+    """Where the image comes from: a prompt, a file (``image``) or the kind's step; and the
+    keys inside view tables, type-checked like top-level keys."""
+    problems = []
+    name = f"{spec.kind}.{spec.id}"
+    if kind.step is not None:
+        for key in ("prompt", "image"):
+            if key in entry:
+                problems.append(Problem(spec.where(key), f"{name}.{key}",
+                                        f"a {spec.kind} is built by the {kind.step.name!r} "
+                                        f"step from other assets: no {key}"))
+    elif "image" in entry:
+        if "prompt" in entry:
+            problems.append(Problem(spec.where("prompt"), f"{name}.prompt",
+                                    "a file-sourced asset (image = …) has no prompt"))
+    elif "prompt" not in entry:
+        problems.append(Problem(spec.location, f"{name}.prompt",
+                                "missing (every asset needs a prompt, or image = a file)"))
+    views = entry.get("views")
+    if isinstance(views, dict):
+        for view, table in views.items():
+            if isinstance(table, dict):
+                inner = {k: v for k, v in table.items() if k != "suffix"}
+                problems += check_fields(
+                    inner, spec.kind, keys,
+                    lambda k, v=view: Location(spec.source.path, spec.source.line_of(
+                        spec.kind, spec.id, "views", v, k)),
+                    prefix=f"{name}.views.{view}.")
     return problems
 
 

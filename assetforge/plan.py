@@ -9,19 +9,46 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import PluginError, UserError
+from .graph import AssetGraph, build_graph
 from .hashing import file_sha256
-from .interfaces import AssetKind, AssetSpec, Generator, Job, ModelIdentity, RecipePart
+from .interfaces import (
+    AssetKind,
+    AssetSpec,
+    AssetStep,
+    DerivedStep,
+    Generator,
+    InputRef,
+    Job,
+    ModelIdentity,
+    RecipePart,
+)
+from .manifest import output_path
+from .nodes import (
+    StepJob,
+    derived_job,
+    derived_recipe,
+    file_recipe,
+    group_file_job,
+    is_file_sourced,
+    source_jobs,
+    step_job,
+    step_recipe,
+)
 from .plugins import Plugins
 from .project import Project
-from .recipe import make_jobs, make_recipe, recipe_diff, recipe_hash
-from .records import LastBuild, latest_builds, recipe_jsons, recipe_outputs
+from .recipe import make_jobs, make_recipe, plugin_table, recipe_diff, recipe_hash
+from .records import LastBuild, latest_builds, recipe_jsons, recipe_outputs, step_records
 from .suggest import did_you_mean
 
 if TYPE_CHECKING:
     from .adopt import Embedded
 
 # Most urgent first: an asset's status is that of its most urgent job.
-STATUS_ORDER = ("error", "changed", "new", "missing", "modified", "restored", "up-to-date")
+# "stale": waits for an input that is not final yet ("input @X is changed"); its recipe is
+# made once X is built, in the same build.
+STATUS_ORDER = ("error", "changed", "new", "missing", "modified", "stale", "restored",
+                "up-to-date")
+_NO_GROUP: list[JobPlan] = []  # shared, never appended to
 # Stale statuses a cached output can fix ("modified" is a hand edit: kept unless --force).
 RESTORABLE_FROM = ("new", "changed", "missing")
 RESTORABLE_NOTE = "restorable from the output cache"
@@ -41,6 +68,7 @@ class JobPlan:
     error_plugin: str | None = None
     restore_from: str | None = None  # a stale job's output, already in the object store
     embedded: Embedded | None = None  # recipe read from an output that has no record yet
+    group: str | None = None  # another file of a step-built asset: built by that job
 
     @property
     def stale(self) -> bool:
@@ -77,6 +105,7 @@ class AssetPlan:
 class Plan:
     project: Project
     assets: list[AssetPlan]
+    graph: AssetGraph | None = None
 
     def jobs(self) -> list[JobPlan]:
         return [j for a in self.assets for j in a.jobs]
@@ -88,10 +117,20 @@ class Plan:
         return out
 
 
-def _explain(changed: list[str]) -> str:
+def _explain(changed: list[str], job: Job | None = None) -> str:
+    """``recipe changed: prompt``; a changed input by its reference: ``inputs changed:
+    @wall_brick``."""
+    inputs = job.inputs if job is not None else {}
+    refs = [inputs[c[7:]].ref if c[7:] in inputs else c[7:]
+            for c in changed if c.startswith("inputs.")]
     tops = list(dict.fromkeys(c.split(".")[0] if not c.startswith("plugins.") else
-                              ".".join(c.split(".")[:2]) for c in changed))
-    return "recipe changed: " + ", ".join(tops)
+                              ".".join(c.split(".")[:2]) for c in changed
+                              if not c.startswith("inputs.")))
+    if refs and set(tops) <= {"order"}:
+        tops = []
+    parts = (["recipe changed: " + ", ".join(tops)] if tops else []) + (
+        ["inputs changed: " + ", ".join(dict.fromkeys(refs))] if refs else [])
+    return "; ".join(parts) or "recipe changed"
 
 
 def check_output(project: Project, job: Job, last: LastBuild) -> tuple[str, str]:
@@ -110,8 +149,26 @@ def check_output(project: Project, job: Job, last: LastBuild) -> tuple[str, str]
     return "modified", f"output {job.output} was edited on disk"
 
 
+def check_file(project: Project, output: str, digest: str, size: int,
+               mtime_ns: int) -> tuple[str, str]:
+    path = project.output_prefix + output  # a str: 10,000 Path joins cost 40 ms
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "missing", f"output {output} is missing"
+    if st.st_size == size and st.st_mtime_ns == mtime_ns:
+        return "up-to-date", ""
+    if st.st_size == size and file_sha256(Path(path)) == digest:
+        return "up-to-date", ""  # touched, not changed
+    return "modified", f"output {output} was edited on disk"
+
+
 class Planner:
-    """Turns validated specs into jobs with recipes, reusing model identities per model."""
+    """Turns validated specs into jobs with recipes, reusing model identities per model.
+
+    Assets are planned in dependency order; ``final`` remembers each planned job's output
+    hash on disk (None while it is stale), which its dependents' recipes hold.
+    """
 
     def __init__(self, project: Project, plugins: Plugins):
         self.project = project
@@ -121,6 +178,25 @@ class Planner:
         self._identities: dict[str, tuple[Generator, ModelIdentity]] = {}
         # Read once per plan, not once per asset.
         self._salt, self._default_model = project.seed_salt, project.default_model
+        self.derived_steps: list[DerivedStep] = [
+            d for ds in plugins.hook.register_derived_outputs() for d in ds]
+        self.final: dict[str, tuple[str | None, str, str]] = {}  # job id → (hash, status, out)
+        self.graph: AssetGraph | None = None
+        self.step_recs: dict[str, dict] = {}
+        self.upstreams: set[str] = set()  # assets some other asset takes as an input
+        self._output_dir = project.output_dir
+
+    def prepare(self, specs: list[AssetSpec]) -> AssetGraph:
+        """Resolve and check every image input (a ``UserError`` when one is wrong)."""
+        step_ids = [s.id for s in specs if self.kinds[s.kind].step is not None]
+        if step_ids:
+            self.step_recs = step_records(self.project.database, step_ids)
+        previous = {i: r.get("step_state") for i, r in self.step_recs.items()}
+        self.graph = build_graph(self.project, specs, self.kinds, self.plugins.manifest_keys(),
+                                 previous)
+        self.upstreams = {e.asset for edges in self.graph.edges.values() for e in edges
+                          if e.asset is not None}
+        return self.graph
 
     def model(self, name: str) -> tuple[Generator, ModelIdentity]:
         if name not in self._identities:
@@ -129,23 +205,63 @@ class Planner:
             self._identities[name] = (gen, gen.identify(cfg, self.project))
         return self._identities[name]
 
+    def inputs_of(self, spec: AssetSpec, view: str | None) -> tuple[dict[str, InputRef], str]:
+        """A job's inputs with their hashes on disk; a reason when one is not final yet."""
+        edges = self.graph.edges.get(spec.id) if self.graph is not None else None
+        if not edges:
+            return {}, ""
+        out: dict[str, InputRef] = {}
+        for e in edges:
+            if e.for_view is not None and e.for_view != view:
+                continue
+            if e.path is not None:
+                out[e.name] = InputRef(e.name, e.ref, e.path, self.project.hash_file(e.path))
+                continue
+            assert e.asset is not None
+            digest, status, output = self.final.get(
+                e.asset if e.view is None else f"{e.asset}#{e.view}", (None, "error", ""))
+            if digest is None:
+                return out, f"input {e.ref} is {status}"
+            out[e.name] = InputRef(e.name, e.ref, self._output_dir / output, digest,
+                                   e.asset, e.view)
+        return out, ""
+
     def job_plans(self, spec: AssetSpec) -> list[JobPlan]:
-        """Expand ``spec`` through plugins and make one recipe per job (status left 'new')."""
+        """Expand ``spec`` through plugins and make one recipe per job (status left 'new';
+        'stale' for a job whose input is not final yet)."""
         try:
             self.plugins.call_each("expand_spec", spec=spec, project=self.project)
         except PluginError as e:
             job = Job(spec.id, spec.kind, None, "", "", 0, 0, 0, 0, 0.0, "", "", "", spec)
             return [JobPlan(job, "error", str(e), error_plugin=e.plugin)]
-        jobs = make_jobs(spec, self._salt, self._default_model, self.kinds[spec.kind].output_dir)
+        kind = self.kinds[spec.kind]
+        if kind.step is not None:
+            return [self.step_plan(spec, kind.step, kind.output_dir)]
+        file_sourced = is_file_sourced(spec)
+        jobs = (source_jobs(spec, kind.output_dir) if file_sourced else
+                make_jobs(spec, self._salt, self._default_model, kind.output_dir))
         plans = []
         for job in jobs:
-            gen, ident = self.model(job.model)
+            if self.graph is not None and spec.id in self.graph.edges:
+                job.inputs, waiting = self.inputs_of(spec, job.view)
+                if waiting:
+                    plans.append(JobPlan(job, "stale", waiting))
+                    continue
+            if file_sourced:
+                gen, ident = None, None
+            else:
+                gen, ident = self.model(job.model)
             try:
                 parts: list[RecipePart] = []
                 for _name, res in self.plugins.call_each("recipe_parts", job=job,
                                                          project=self.project):
                     parts.extend(res if isinstance(res, list) else [res])
-                recipe = make_recipe(job, ident, gen, parts)
+                if gen is None or ident is None:
+                    recipe = file_recipe(job.inputs, plugin_table(parts))
+                else:
+                    recipe = make_recipe(job, ident, gen, parts)
+                    if job.inputs:
+                        recipe["inputs"] = {n: i.hash for n, i in job.inputs.items()}
             except PluginError as e:
                 plans.append(JobPlan(job, "error", str(e), model=ident, generator=gen,
                                      error_plugin=e.plugin))
@@ -153,6 +269,94 @@ class Planner:
             plans.append(JobPlan(job, "new", "never built", recipe, recipe_hash(recipe),
                                  model=ident, generator=gen))
         return plans
+
+    def step_plan(self, spec: AssetSpec, step: AssetStep, folder: str) -> JobPlan:
+        """An asset of a kind built by a step: one job that writes every file of the step."""
+        rec = self.step_recs.get(spec.id) or {}
+        files = {p: rest for p, *rest in rec.get("step_files") or []} or None
+        output = next(iter(files)) if files else output_path(spec, None, folder)
+        job = step_job(spec, step, output, files, rec.get("step_state"))
+        job.inputs, waiting = self.inputs_of(spec, None)
+        if waiting:
+            return JobPlan(job, "stale", waiting)
+        try:
+            recipe = step_recipe(step, spec, job.inputs)
+        except Exception as e:  # noqa: BLE001 - the step's params() raised
+            return JobPlan(job, "error", str(PluginError(step.name, e)), error_plugin=step.name)
+        return JobPlan(job, "new", "never built", recipe, recipe_hash(recipe))
+
+    def derived_plans(self, primaries: list[JobPlan]) -> list[JobPlan]:
+        """One node per derived file of each primary job, recipe from the primary's hash."""
+        out: list[JobPlan] = []
+        if not self.derived_steps:
+            return out
+        for jp in primaries:
+            if jp.status == "error" or isinstance(jp.job, StepJob):
+                continue
+            for step in self.derived_steps:
+                try:
+                    files = step.files(jp.job, self.project)
+                except Exception as e:  # noqa: BLE001
+                    err = PluginError(step.name, e)
+                    jp.status, jp.reason, jp.error_plugin = "error", str(err), step.name
+                    break
+                for f in files:
+                    job = derived_job(jp.job, step, f)
+                    digest, status, output = self.final.get(jp.job.job_id, (None, "error", ""))
+                    ref = "@" + jp.job.asset_id + (f":{jp.job.view}" if jp.job.view else "")
+                    if digest is None:  # the primary's own reason says why
+                        out.append(JobPlan(job, "stale"))
+                        continue
+                    job.inputs = {"source": InputRef("source", ref, self.project.output_dir
+                                                     / output, digest, jp.job.asset_id,
+                                                     jp.job.view)}
+                    recipe = derived_recipe(step, f, digest)
+                    out.append(JobPlan(job, "new", "never built", recipe, recipe_hash(recipe)))
+        return out
+
+    def settle(self, jp: JobPlan, last: dict[str, LastBuild], force: bool,
+               changed: list[JobPlan]) -> list[JobPlan]:
+        """Set a planned job's status from its record and its output on disk; remember its
+        hash on disk for dependents. Returns the other files of a step-built asset."""
+        group: list[JobPlan] = _NO_GROUP
+        if jp.status != "error" and jp.status != "stale":
+            jp.last = prev = last.get(jp.job.job_id)
+            if prev is None:
+                _from_embedded(self.project, jp)
+            elif prev.recipe_hash != jp.key:
+                jp.status = "changed"
+                changed.append(jp)
+            elif isinstance(jp.job, StepJob):
+                group = self._settle_step(jp, last)
+            else:
+                jp.status, jp.reason = check_output(self.project, jp.job, prev)
+            if force and jp.status == "up-to-date":
+                jp.status, jp.reason = "changed", "forced"
+        if jp.job.asset_id not in self.upstreams and not self.derived_steps:
+            return group  # nothing takes this job's output as an input
+        digest = None
+        if jp.status == "up-to-date":
+            digest = jp.last.output_hash if jp.last is not None else file_sha256(
+                self.project.output_dir / jp.job.output)
+        elif jp.status == "modified":  # a hand edit, kept: dependents are built from it
+            digest = file_sha256(self.project.output_dir / jp.job.output)
+        self.final[jp.job.job_id] = (digest, jp.status, jp.job.output)
+        return group
+
+    def _settle_step(self, jp: JobPlan, last: dict[str, LastBuild]) -> list[JobPlan]:
+        job = jp.job
+        assert isinstance(job, StepJob)
+        worst, why, group = "up-to-date", "", []
+        for path, (digest, size, mtime_ns) in (job.files or {}).items():
+            status, reason = check_file(self.project, path, digest, size, mtime_ns)
+            if STATUS_ORDER.index(status) < STATUS_ORDER.index(worst):
+                worst, why = status, reason
+            if path != job.output:
+                gjob = group_file_job(job, path)
+                group.append(JobPlan(gjob, status, reason, jp.recipe, jp.key,
+                                     last=last.get(gjob.job_id), group=job.job_id))
+        jp.status, jp.reason = worst, why
+        return group
 
 
 def select(specs: list[AssetSpec], only: list[str] | None) -> list[AssetSpec]:
@@ -183,7 +387,8 @@ def _from_embedded(project: Project, jp: JobPlan) -> None:
         jp.status, jp.reason = "up-to-date", ""
     else:
         jp.changed = recipe_diff(emb.recipe, jp.recipe or {})
-        jp.status, jp.reason = "changed", _explain(jp.changed) + " (per the recipe in the file)"
+        jp.status = "changed"
+        jp.reason = _explain(jp.changed, jp.job) + " (per the recipe in the file)"
 
 
 def mark_restorable(project: Project, jobs: list[JobPlan]) -> None:
@@ -201,7 +406,10 @@ def mark_restorable(project: Project, jobs: list[JobPlan]) -> None:
     store = open_store(project)
     known = recipe_outputs(project.database, [jp.key for jp in jobs if jp.key])
     # One call for all jobs: a remote store answers them in one batch of requests.
-    found = store.find_restorable({jp.key: known.get(jp.key) for jp in jobs if jp.key})
+    # A step's recipe refers to its group of files (a small manifest object), never to the
+    # first file its record names: its refs alone answer.
+    found = store.find_restorable({jp.key: None if isinstance(jp.job, StepJob) else
+                                   known.get(jp.key) for jp in jobs if jp.key})
     for jp in jobs:
         digest = found.get(jp.key or "")
         if digest is not None:
@@ -212,38 +420,40 @@ def mark_restorable(project: Project, jobs: list[JobPlan]) -> None:
 def make_plan(project: Project, plugins: Plugins, specs: list[AssetSpec],
               only: list[str] | None = None, force: bool = False,
               restore: bool = True) -> Plan:
-    """Plan ``specs`` (or the ``only`` ids). ``restore``: find cached outputs for stale jobs
-    (never under ``force``, which means "generate again")."""
+    """Plan ``specs`` (or the ``only`` ids and what they need), in dependency order.
+    ``restore``: find cached outputs for stale jobs (never under ``force``, which means
+    "generate again")."""
     planner = Planner(project, plugins)
+    graph = planner.prepare(specs)
+    chosen = select(specs, only)
+    if only:
+        wanted = set(graph.needs([s.id for s in chosen]))
+        chosen = [graph.specs[i] for i in graph.order if i in wanted]
+    elif graph.edges:
+        chosen = [graph.specs[i] for i in graph.order]
     last = latest_builds(project.database)
     assets = []
     changed: list[JobPlan] = []
-    for spec in select(specs, only):
+    settle = planner.settle
+    for spec in chosen:
         jobs = planner.job_plans(spec)
+        group: list[JobPlan] = []
         for jp in jobs:
-            if jp.status == "error":
-                continue
-            jp.last = prev = last.get(jp.job.job_id)
-            if prev is None:
-                _from_embedded(project, jp)
-            elif prev.recipe_hash != jp.key:
-                jp.status = "changed"
-                changed.append(jp)
-            else:
-                jp.status, jp.reason = check_output(project, jp.job, prev)
-            if force and jp.status == "up-to-date":
-                jp.status, jp.reason = "changed", "forced"
-        assets.append(AssetPlan(spec, jobs))
+            group += settle(jp, last, force, changed)
+        derived = planner.derived_plans(jobs)
+        for jp in derived:
+            settle(jp, last, force, changed)
+        assets.append(AssetPlan(spec, jobs + group + derived if group or derived else jobs))
     # Why each changed job changed: its old recipes come in one query, not one per job.
     old = recipe_jsons(project.database, [jp.last.record_id for jp in changed if jp.last])
     for jp in changed:
         raw = old.get(jp.last.record_id) if jp.last else None
         jp.changed = recipe_diff(json.loads(raw), jp.recipe or {}) if raw else []
-        jp.reason = _explain(jp.changed)
+        jp.reason = _explain(jp.changed, jp.job)
     if restore and not force:
         mark_restorable(project, [jp for a in assets for jp in a.jobs
-                                  if jp.status in RESTORABLE_FROM and jp.key])
-    return Plan(project, assets)
+                                  if jp.status in RESTORABLE_FROM and jp.key and not jp.group])
+    return Plan(project, assets, graph)
 
 
 def output_abspath(project: Project, job: Job) -> Path:

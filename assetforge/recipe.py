@@ -30,13 +30,20 @@ def derive_seed(asset_id: str, salt: str = "", view: str | None = None) -> int:
 def _view_suffix(spec: AssetSpec, view: str) -> str:
     views = spec.get("views")
     if isinstance(views, dict):
-        return views[view]
+        value = views[view]
+        if isinstance(value, dict):  # a view table: { suffix = …, control = … }
+            return value.get("suffix", f"{view} view")
+        return value
     return f"{view} view"
 
 
 def make_jobs(spec: AssetSpec, salt: str, default_model: str | None, folder: str) -> list[Job]:
     """Split an (expanded) asset into jobs, one per view; views share the seed."""
     f = spec.fields
+    if "image" in f:  # file-sourced: nothing to paint
+        from .nodes import source_jobs
+
+        return source_jobs(spec, folder)
     seed = f["seed"] if "seed" in f else derive_seed(spec.id, salt)
     prompt, negative = f["prompt"], f.get("negative_prompt", "")
     width, height, steps = f["width"], f["height"], f["steps"]
@@ -68,9 +75,13 @@ def make_recipe(job: Job, model: ModelIdentity, generator: Generator,
         "model": {"hash": model.hash, "family": model.family},
         "generator": {"name": generator.name, "version": generator.version,
                       **generator.recipe_fields(job, model)},
-        "plugins": {p.plugin: {"version": p.version, "params": p.params}
-                    for p in (sorted(parts, key=_by_plugin) if len(parts) > 1 else parts)},
+        "plugins": plugin_table(parts),
     }
+
+
+def plugin_table(parts: list[RecipePart]) -> dict[str, Any]:
+    return {p.plugin: {"version": p.version, "params": p.params}
+            for p in (sorted(parts, key=_by_plugin) if len(parts) > 1 else parts)}
 
 
 def _by_plugin(part: RecipePart) -> str:
@@ -86,14 +97,47 @@ def recipe_hash(recipe: dict[str, Any]) -> str:
 _RECIPE_KEYS = frozenset(("recipe_version", "prompt", "negative_prompt", "seed", "width",
                           "height", "steps", "guidance", "scheduler", "model", "generator",
                           "plugins"))
+_WITH_INPUTS = _RECIPE_KEYS | {"inputs"}
+_FILE_KEYS = frozenset(("recipe_version", "inputs", "plugins"))
+
+
+def _inputs_text(inputs: Any) -> str | None:
+    """Canonical JSON of an ``inputs`` table (name → tagged hash), or None if not that."""
+    if type(inputs) is not dict:
+        return None
+    parts = []
+    for k in sorted(inputs):
+        v = inputs[k]
+        if type(k) is not str or type(v) is not str:
+            return None
+        parts.append(f"{encode_basestring(k)}:{encode_basestring(v)}")
+    return "{" + ",".join(parts) + "}"
 
 
 def _recipe_text(r: dict[str, Any]) -> str | None:
-    """``canonical_json(r)`` for a recipe as make_recipe makes it, spelled out (a no-op build
-    hashes one per job and this is twice as fast); None for anything else.
+    """``canonical_json(r)`` for a recipe as make_recipe makes it (with or without
+    ``inputs``), or a file-sourced asset's, spelled out (a no-op build hashes one per job and
+    this is twice as fast); None for anything else.
     tests/test_canonical_json.py checks that both agree."""
-    if r.keys() != _RECIPE_KEYS:
-        return None
+    keys = r.keys()
+    if keys != _RECIPE_KEYS:
+        if keys == _FILE_KEYS:
+            i_text, version, plugins = _inputs_text(r["inputs"]), r["recipe_version"], r["plugins"]
+            if i_text is None or type(version) is not int or type(plugins) is not dict:
+                return None
+            return (f'{{"inputs":{i_text},"plugins":{fragments(plugins)[0]},'
+                    f'"recipe_version":{version}}}')
+        if keys != _WITH_INPUTS:
+            return None
+        i_text = _inputs_text(r["inputs"])
+        if i_text is None:
+            return None
+        text = _recipe_text({k: v for k, v in r.items() if k != "inputs"})
+        if text is None:
+            return None
+        cut = text.index(',"model":')  # "inputs" sorts between "height" and "model"
+        return f'{text[:cut]},"inputs":{i_text}{text[cut:]}'
+
     prompt, negative, scheduler = r["prompt"], r["negative_prompt"], r["scheduler"]
     version, seed, width, height, steps = (r["recipe_version"], r["seed"], r["width"],
                                            r["height"], r["steps"])

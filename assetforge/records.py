@@ -157,3 +157,29 @@ def origin_records(db: Path, output_hashes: list[str]) -> dict[str, tuple[int, s
     finally:
         conn.close()
     return out
+
+
+def step_records(db: Path, job_ids: list[str]) -> dict[str, dict]:
+    """job id → the metrics of its newest ok/restored record: a step-built asset's files
+    (``step_files``: [path, hash, size, mtime_ns], main file first) and kept state
+    (``step_state``)."""
+    import json
+
+    conn = _connect(db)
+    if conn is None or not job_ids:
+        return {}
+    out: dict[str, dict] = {}
+    try:
+        for job_id in dict.fromkeys(job_ids):
+            row = conn.execute(
+                "SELECT metrics_json FROM generations WHERE job_id=? AND status IN"
+                f" {OUTPUT_STATUSES} ORDER BY id DESC LIMIT 1", (job_id,)).fetchone()
+            if row and row[0]:
+                data = json.loads(row[0])
+                if isinstance(data, dict) and "step_files" in data:
+                    out[job_id] = data
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        conn.close()
+    return out

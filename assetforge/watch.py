@@ -1,8 +1,10 @@
 """``assetforge watch``: rebuild what a saved file affects, keeping the model loaded.
 
 Watched: ``assetforge.toml``, the manifest files (their globs, so new files count too), the
-project's plugin folder, and whatever plugins return from the ``watch_paths`` hook (style
-packs). Outputs and the state folder are never watched, so builds do not trigger builds.
+project's plugin folder, whatever plugins return from the ``watch_paths`` hook (style
+packs), and the image inputs of the asset graph: repository files and the upstream outputs
+other assets take as inputs (so a hand edit of an upstream image rebuilds its dependents).
+Other outputs and the state folder are never watched, so builds do not trigger builds.
 
 Threads: watchdog's observer thread only records which relevant paths changed. The build
 worker is ``Watcher.run``; the CLI runs it on the main thread so Ctrl-C interrupts a
@@ -92,9 +94,13 @@ class WatchSet:
     extra: list[Path]
     ignored: list[Path]
     schedules: dict[Path, bool] = field(default_factory=dict)  # folder → recursive
+    # Image inputs: repository files and upstream outputs (watched even inside output_dir,
+    # so a hand edit of an upstream output rebuilds its dependents).
+    inputs: frozenset[Path] = frozenset()
 
     @classmethod
-    def of(cls, project: Project, extra: list[Path]) -> WatchSet:
+    def of(cls, project: Project, extra: list[Path],
+           inputs: frozenset[Path] = frozenset()) -> WatchSet:
         root = project.root.resolve()
         ws = cls(root, project.config_path.resolve(),
                  [glob_regex(g.replace("\\", "/")) for g in project.manifest_globs],
@@ -117,6 +123,9 @@ class WatchSet:
                 ws._add(p, True)
             else:
                 ws._add(p.parent, False)
+        ws.inputs = inputs
+        for p in inputs:
+            ws._add(p.parent, False)
         return ws
 
     def _add(self, folder: Path, recursive: bool) -> None:
@@ -127,6 +136,8 @@ class WatchSet:
 
     def relevant(self, raw: str) -> bool:
         path = Path(os.path.abspath(raw))
+        if path in self.inputs:
+            return True
         if any(path == d or d in path.parents for d in self.ignored):
             return False
         if path == self.config:
@@ -197,7 +208,7 @@ class Watcher:
         for _name, paths in self.builder.plugins.call_each("watch_paths",
                                                            project=self.builder.project):
             extra += [Path(p) for p in paths]
-        return WatchSet.of(self.builder.project, extra)
+        return WatchSet.of(self.builder.project, extra, self.builder.input_files())
 
     def notify(self, raw_path: str) -> None:
         """Record a changed path (called from the observer thread)."""
@@ -300,5 +311,10 @@ class Watcher:
             if cb.on_error:
                 cb.on_error(e if isinstance(e, UserError) else UserError(str(e)))
             return
+        # Image inputs added or removed, or an upstream output's folder now exists: watch it.
+        fresh = self._watchset()
+        if fresh.inputs != self.watchset.inputs or fresh.schedules != self.watchset.schedules:
+            self.watchset = fresh
+            self._schedule()
         if cb.on_result:
             cb.on_result(result)

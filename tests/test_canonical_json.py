@@ -102,6 +102,36 @@ def test_recipes_as_make_recipe_makes_them_take_the_spelled_out_path():
     assert _recipe_text(variant(guidance=7)) is None  # an int: left to canonical_json
 
 
+@pytest.mark.parametrize("recipe", [
+    {**RECIPE, "inputs": {"init_image": "sha256:ab", "control.0.image": "sha256:cd"}},
+    {**RECIPE, "inputs": {"é\"x": "sha256:ab"}},
+    {**RECIPE, "inputs": {}},
+    {**RECIPE, "inputs": {"a": 1}},
+    {"recipe_version": 1, "inputs": {"image": "sha256:ab"}, "plugins": {}},
+    {"recipe_version": 1, "inputs": {"image": "sha256:ab"},
+     "plugins": {"seamless": {"version": "1", "params": {"tiling": "both"}}}},
+    {"recipe_version": 1, "inputs": {"image": None}, "plugins": {}},
+], ids=range(7))
+def test_recipes_with_inputs_hash_like_the_reference(recipe):
+    import hashlib
+
+    from assetforge.recipe import _recipe_text
+
+    text = _recipe_text(recipe)
+    assert text is None or text == reference(recipe)
+    assert recipe_hash(recipe) == "sha256:" + hashlib.sha256(
+        reference(recipe).encode("utf-8")).hexdigest()
+
+
+def test_recipes_with_inputs_take_the_spelled_out_path():
+    from assetforge.recipe import _recipe_text
+
+    with_inputs = {**RECIPE, "inputs": {"init_image": "sha256:ab"}}
+    file_sourced = {"recipe_version": 1, "inputs": {"image": "sha256:ab"}, "plugins": {}}
+    assert _recipe_text(with_inputs) == reference(with_inputs)
+    assert _recipe_text(file_sourced) == reference(file_sourced)
+
+
 def test_recipe_hash_refuses_nan_like_json():
     with pytest.raises(ValueError):
         recipe_hash(variant(guidance=math.nan))

@@ -43,6 +43,9 @@ CONFIG, ASSETS = _load_demo()
 
 
 def _expected_size(fields: dict[str, Any]) -> tuple[int, int]:
+    if "image" in fields:  # file-sourced: the file's own size, whatever the kind's default
+        with Image.open(DEMO / fields["image"]) as im:
+            return im.size
     if "pixel_art" in fields:
         size = fields["pixel_art"].get("size", 16)
         return size, size

@@ -44,16 +44,25 @@ def show(ctx: click.Context, asset_id: str, as_json: bool) -> None:
     except UserError as e:
         fail(e)
     _, rows = _records(ctx, asset_id)
-    a = plan.assets[0]
+    a = next(a for a in plan.assets if a.id == asset_id)  # the plan also has its inputs
     data = {"id": a.id, "kind": a.spec.kind, "status": a.status, "reason": a.reason,
             "manifest": str(a.spec.location),
             "jobs": [{"job": jp.job.job_id, "output": jp.job.output, "status": jp.status,
                       "recipe_hash": jp.key, "recipe": jp.recipe} for jp in a.jobs],
+            # every output (primary, derived, each file of a step) with its recorded hash
+            "outputs": [{"job": jp.job.job_id, "output": jp.job.output,
+                         "hash": jp.last.output_hash if jp.last else None} for jp in a.jobs],
+            # image inputs with their hashes on disk (derived files' sources are not listed)
+            "inputs": {name: {"ref": i.ref, "hash": i.hash, "asset": i.asset, "view": i.view}
+                       for jp in a.jobs if "/" not in jp.job.job_id
+                       for name, i in jp.job.inputs.items()},
             "latest_record": rows[-1].as_dict() if rows else None}
     if as_json:
         emit(data)
         return
     click.echo(f"{a.id} ({a.spec.kind}) — {a.status}  [{data['manifest']}]")
+    for name, i in data["inputs"].items():
+        click.echo(f"  input {name} = {i['ref']}  {i['hash']}")
     for jp in a.jobs:
         click.echo(f"  {jp.job.job_id}: {jp.job.output}  {jp.status}  {jp.key}")
         click.echo(f"    prompt: {jp.job.prompt}")

@@ -83,7 +83,8 @@ def register_manifest_keys() -> list[ManifestKey]:
 @hookimpl
 def expand_spec(spec: AssetSpec, project: Project) -> None:
     """Textures tile on both axes unless the asset or ``[kinds.texture]`` says otherwise."""
-    if spec.kind == "texture" and spec.get("tiling") is None:
+    # A file-sourced texture (image = …) tiles only when its tiling says the file does.
+    if spec.kind == "texture" and spec.get("tiling") is None and "image" not in spec.fields:
         spec.fields["tiling"] = TEXTURE_DEFAULT
 
 
@@ -149,9 +150,10 @@ def generation_context(ctx: GenerationContext) -> AbstractContextManager[None] |
 
 @hookimpl
 def quality_checks(image: Image.Image, ctx: GenerationContext) -> list[CheckResult] | None:
-    """Score the seam of every tiled asset (recorded in metrics) and fail it over the bound."""
+    """Score the seam of every tiled asset (recorded in metrics) and fail it over the bound.
+    A file-sourced asset's tiling is a declaration about the file: not scored."""
     tiling = tiling_of(ctx.job.spec)
-    if tiling == "none":
+    if tiling == "none" or "image" in ctx.job.spec.fields:
         return None
     from .seam import GRID, grid_for, seam_metrics
 
