@@ -328,20 +328,21 @@ class Builder:
         start = len(todo) - len(gens)
         steps = [jp for jp in gens if isinstance(jp.job, StepJob)]
         renders = [jp for jp in gens if not isinstance(jp.job, StepJob)]
-        for i, jp in enumerate(steps):  # many-to-one steps read files: the driver runs them
-            if should_stop is not None and should_stop():
-                return True, False
-            if progress:
-                progress(start + i, len(todo), jp.job.job_id)
-            done[jp.job.job_id] = build_step(self, jp, build_id, restored)
-            if fail_fast and done[jp.job.job_id]:
-                return False, True
         if renders:
             before = sum(1 for e in done.values() if e)
             if self._execute(session.get(), renders, build_id, done, fail_fast, should_stop,
-                             progress, start + len(steps), len(todo)):
+                             progress, start, len(todo)):
                 return True, False
             if fail_fast and sum(1 for e in done.values() if e) > before:
+                return False, True
+        for i, jp in enumerate(steps, start + len(renders)):
+            # Many-to-one steps read many files and write a group: the driver runs them.
+            if should_stop is not None and should_stop():
+                return True, False
+            if progress:
+                progress(i, len(todo), jp.job.job_id)
+            done[jp.job.job_id] = build_step(self, jp, build_id, restored)
+            if fail_fast and done[jp.job.job_id]:
                 return False, True
         if progress:
             progress(len(todo), len(todo), "")

@@ -5,7 +5,7 @@
   (0, 0) so images are not uniform;
 * derived step "gray": ``gray = true`` writes ``<output stem>_gray.png``, a grayscale copy;
 * ``guide = "@ID" | "path"``: an image input that only enters the recipe;
-* step kind "strip": ``[strip.ID] frames = ["pattern", …]`` concatenates the outputs of the
+* step kind "strip": ``[strip.ID] parts = ["pattern", …]`` concatenates the outputs of the
   assets whose ids match the patterns side by side, and writes ``strips/ID.json`` listing
   them; the order of the last build is kept (new frames go at the end).
 '''
@@ -83,7 +83,7 @@ def register_derived_outputs():
 
 def _strip_inputs(spec, graph, previous):
     ids = []
-    for pattern in spec.get("frames", []):
+    for pattern in spec.get("parts", []):
         ids += [i for i in sorted(fnmatch.filter(graph.ids(), pattern))
                 if graph.kind(i) != "strip" and i not in ids]
     kept = [i for i in (previous or {}).get("order", []) if i in ids]
@@ -106,7 +106,7 @@ def _strip_run(spec, inputs, project, previous):
                        f"strips/{spec.id}.json": listing}, {"order": order})
 
 
-STRIP = AssetStep("strip", "1", _strip_inputs, lambda spec: {"frames": spec.get("frames")},
+STRIP = AssetStep("strip", "1", _strip_inputs, lambda spec: {"parts": spec.get("parts")},
                   _strip_run)
 
 
@@ -120,4 +120,4 @@ def register_manifest_keys():
     return [ManifestKey("gray", (bool,), "also write a grayscale copy"),
             ManifestKey("guide", (str,), "an image input the recipe holds (nothing else)",
                         inputs=lambda v: [("guide", v)]),
-            ManifestKey("frames", (list,), "asset id patterns", kinds=("strip",))]
+            ManifestKey("parts", (list,), "asset id patterns", kinds=("strip",))]

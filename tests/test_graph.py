@@ -86,7 +86,7 @@ def pixels(path: Path) -> tuple[tuple[int, int], str, bytes]:
 
 FOUR_LEVELS = """\
 [strip.s]
-frames = ["a", "b"]
+parts = ["a", "b"]
 
 [tile.d]
 image = "@s"
@@ -308,7 +308,7 @@ def test_hook_register_derived_outputs(graph_project):
 
 
 def test_step_kind_rebuilds_when_one_input_changes_and_not_otherwise(graph_project):
-    manifest = ('[strip.s]\nframes = ["t_*"]\n\n[tile.t_1]\nprompt = "one"\n\n'
+    manifest = ('[strip.s]\nparts = ["t_*"]\n\n[tile.t_1]\nprompt = "one"\n\n'
                 '[tile.t_2]\nprompt = "two"\n\n[tile.other]\nprompt = "other"\n')
     root = graph_project(manifest)
     assert built(build_json(root)) == {"s", "t_1", "t_2", "other"}
@@ -341,7 +341,7 @@ def test_step_kind_rebuilds_when_one_input_changes_and_not_otherwise(graph_proje
 
 
 def test_step_kind_keeps_its_state_new_frames_go_at_the_end(graph_project):
-    manifest = '[strip.s]\nframes = ["t_*"]\n\n[tile.t_b]\nprompt = "b"\n'
+    manifest = '[strip.s]\nparts = ["t_*"]\n\n[tile.t_b]\nprompt = "b"\n'
     root = graph_project(manifest)
     build_json(root)
     write_manifest(root, manifest + '\n[tile.t_a]\nprompt = "a"\n')
@@ -391,7 +391,7 @@ def test_a_crash_between_renames_of_a_group_leaves_nothing_recorded_and_recovers
 
     import assetforge.steps
 
-    manifest = '[strip.s]\nframes = ["t_*"]\n\n[tile.t_1]\nprompt = "one"\n'
+    manifest = '[strip.s]\nparts = ["t_*"]\n\n[tile.t_1]\nprompt = "one"\n'
     root = graph_project(manifest)
     build_json(root)
     n = generation_count(root)
