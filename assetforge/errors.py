@@ -7,7 +7,16 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .interfaces import Location
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from, for error messages: ``file:line``."""
+
+    file: Path
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else str(self.file)
 
 
 @dataclass(frozen=True)
@@ -43,10 +52,24 @@ class PluginError(Exception):
         super().__init__(f"plugin {plugin!r}: {type(error).__name__}: {error}")
 
 
-def toml_problem(path: Path, e: tomllib.TOMLDecodeError) -> Problem:
+def toml_problem(path: Path, e: tomllib.TOMLDecodeError, text: str | None = None) -> Problem:
+    """``file:line: invalid TOML: …`` for a parse error. An error "at end of document" (an
+    unterminated string, array or table header) is placed where that construct started."""
     # Python 3.11's TOMLDecodeError carries the position only in its message.
     msg = str(e)
     m = re.search(r" \(at line (\d+), column (\d+)\)", msg)
     line = int(m.group(1)) if m else 0
     msg = msg[:m.start()] if m else msg
+    if not m and msg.endswith(" (at end of document)"):
+        from .tomlpos import unterminated_line
+
+        if text is None:
+            try:
+                text = path.read_bytes().decode("utf-8", "replace")
+            except OSError:
+                text = ""
+        line, what = unterminated_line(text)
+        msg = msg.removesuffix(" (at end of document)")
+        if what:
+            msg += f" (the {what} that starts here is never closed)"
     return Problem(Location(path, line), None, f"invalid TOML: {msg}")

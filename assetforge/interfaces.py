@@ -7,21 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .errors import Location  # defined with the errors that print it; exported from here too
+
 if TYPE_CHECKING:
     from PIL import Image
 
     from .project import Project
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where a value came from, for error messages: ``file:line``."""
-
-    file: Path
-    line: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}" if self.line else str(self.file)
 
 
 class SourceFile:
@@ -36,7 +27,9 @@ class SourceFile:
         if self._lines is None:
             from .tomlpos import key_lines
 
-            text = self._text if self._text is not None else self.path.read_text("utf-8")
+            text = self._text
+            if text is None:  # a cached parse: the file was valid UTF-8 when it was read
+                text = self.path.read_bytes().decode("utf-8", "replace")
             self._lines = key_lines(text)
         while key:
             if key in self._lines:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, UserError, toml_problem
-from .interfaces import AssetKind, AssetSpec, Location, ManifestKey, SourceFile
+from .errors import Location, Problem, UserError
+from .interfaces import AssetKind, AssetSpec, ManifestKey, SourceFile
 from .plugins import Plugins
-from .project import Project, type_names
+from .project import Project, path_too_long, type_names
 from .suggest import did_you_mean
+from .tomlpos import parse
 
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
 PARSE_CACHE_VERSION = 1
@@ -23,7 +23,11 @@ PARSE_CACHE_VERSION = 1
 def manifest_files(project: Project) -> list[Path]:
     files: set[Path] = set()
     for pattern in project.manifest_globs:
-        files.update(p for p in project.root.glob(pattern) if p.is_file())
+        try:
+            files.update(p for p in project.root.glob(pattern) if p.is_file())
+        except (ValueError, NotImplementedError, OSError) as e:
+            raise UserError([Problem(project.where("project", "manifests"),
+                                     "project.manifests", f"{pattern!r}: {e}")]) from None
     return sorted(files)
 
 
@@ -66,20 +70,20 @@ class ParseCache:
 
 
 def _parse(path: Path, cache: ParseCache, problems: list[Problem]) -> tuple[dict, SourceFile]:
-    st = path.stat()
-    data = cache.get(path, st)
-    if data is not None:
-        return data, SourceFile(path)
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
-        data = tomllib.loads(text)
-    except UnicodeDecodeError as e:
-        problems.append(Problem(Location(path), None, f"not UTF-8 text: {e.reason}"))
+        st = path.stat()
+        data = cache.get(path, st)
+        if data is not None:
+            return data, SourceFile(path)
+        raw = path.read_bytes()
+    except OSError as e:
+        problems.append(Problem(Location(path), None, f"cannot read: {e.strerror or e}"))
         return {}, SourceFile(path, "")
-    except tomllib.TOMLDecodeError as e:
-        problems.append(toml_problem(path, e))
-        return {}, SourceFile(path, text)
+    try:
+        data, text = parse(path, raw)
+    except UserError as e:
+        problems += e.problems
+        return {}, SourceFile(path, raw.decode("utf-8", "replace"))
     cache.put(path, st, data)
     return data, SourceFile(path, text)
 
@@ -251,6 +255,14 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
             problems.append(Problem(_locator(project, spec)("scheduler"),
                                     f"{spec.kind}.{spec.id}.scheduler", msg))
         for out in output_paths(spec, kinds[spec.kind].output_dir):
+            too_long = path_too_long(Path(project.output_prefix + out), project.output_dir)
+            if too_long:
+                key = "output" if "output" in spec.fields else "views"
+                shown = out if len(out) <= 60 else out[:57] + "..."
+                problems.append(Problem(_locator(project, spec)(key),
+                                        f"{spec.kind}.{spec.id}.{key}", f"writes {shown}: "
+                                        f"{too_long}"))
+                continue
             other = outputs.get(out.lower())
             if other is not None and other is not spec:
                 problems.append(Problem(_locator(project, spec)("output"),

@@ -59,12 +59,23 @@ def png_bytes(image: Image.Image, parameters: str, recipe: dict[str, Any], key: 
     return buf.getvalue()
 
 
+# The mode a new file of this user gets (0666 less the umask): ``mkstemp`` makes 0600, and an
+# output should be as readable as any other file the user creates. Read once, at import:
+# reading the umask means setting it, which must not race the restore threads' writes.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
+
 def write_atomic(path: Path, data: bytes) -> Written:
     """Write via a temp file in the same folder + fsync + ``os.replace``: readers (and a crash)
     see the old file or the new one, never a partial one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # A short prefix: the temp name must fit where the final name (up to NAME_MAX) fits.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:32]}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

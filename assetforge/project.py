@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, UserError, toml_problem
-from .interfaces import Location, ModelConfig
+from .errors import Location, Problem, UserError
+from .interfaces import ModelConfig
 from .suggest import did_you_mean
-from .tomlpos import key_lines
+from .tomlpos import key_lines, parse
 
 CONFIG_NAME = "assetforge.toml"
 
@@ -142,6 +141,9 @@ class Project:
         return dict(self.config.get("plugins", {}).get(plugin, {}))
 
     def where(self, *key: str) -> Location:
+        """The line of ``key`` (or of its nearest enclosing table) in assetforge.toml."""
+        while key and key not in self.lines:
+            key = key[:-1]
         return Location(self.config_path, self.lines.get(tuple(key), 0))
 
     def rel(self, path: Path) -> str:
@@ -179,11 +181,11 @@ def load_project(path: Path | None = None) -> Project:
     """Load the project containing ``path`` (default: the working directory)."""
     root = find_root(path or Path.cwd())
     cfg_path = root / CONFIG_NAME
-    text = cfg_path.read_text(encoding="utf-8")
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise UserError([toml_problem(cfg_path, e)]) from None
+        raw = cfg_path.read_bytes()
+    except OSError as e:
+        raise UserError([Problem(Location(cfg_path), None, f"cannot read: {e}")]) from None
+    data, text = parse(cfg_path, raw)
     project = Project(root, cfg_path, data, key_lines(text))
     problems = check_config(project)
     if problems:
@@ -221,10 +223,11 @@ def check_config(project: Project) -> list[Problem]:
         if key not in TOP_LEVEL:
             problems.append(Problem(project.where(key), key,
                                     "unknown table" + did_you_mean(key, TOP_LEVEL)))
+        elif not isinstance(cfg[key], dict):
+            problems.append(Problem(project.where(key), key, "expected a table"))
+    if problems:
+        return problems
     for name, spec in (("project", PROJECT_KEYS), ("generation", GENERATION_KEYS)):
-        if not isinstance(cfg.get(name, {}), dict):
-            problems.append(Problem(project.where(name), name, "expected a table"))
-            continue
         problems += _check_table(project, cfg.get(name, {}), spec, (name,))
     for name, table in cfg.get("models", {}).items():
         where = project.where("models", name)
@@ -234,16 +237,97 @@ def check_config(project: Project) -> list[Problem]:
             problems.append(Problem(where, f"models.{name}.source",
                                     "missing: a local folder, a .safetensors file, a hub id "
                                     "or builtin:tiny-sd15"))
-    out = project.setting("output_dir")
-    if isinstance(out, str) and not inside(project.root, project.root / out):
-        problems.append(Problem(project.where("project", "output_dir"), "project.output_dir",
-                                "must stay inside the project folder"))
+    for section in ("kinds", "plugins"):
+        for name, table in cfg.get(section, {}).items():
+            if not isinstance(table, dict):
+                problems.append(Problem(project.where(section, name), f"{section}.{name}",
+                                        "expected a table"))
+    if problems:  # the checks below read settings of the types just checked
+        return problems
+    threads = project.generation.get("threads")
+    if isinstance(threads, int) and threads < 0:
+        problems.append(Problem(project.where("generation", "threads"), "generation.threads",
+                                "must be 0 (torch's default) or more"))
+    problems += _check_paths(project)
     dm = project.setting("default_model")
     if dm and dm not in cfg.get("models", {}):
         problems.append(Problem(project.where("project", "default_model"),
                                 "project.default_model", f"no [models.{dm}] table"
                                 + did_you_mean(dm, cfg.get("models", {}))))
     return problems
+
+
+def _check_paths(project: Project) -> list[Problem]:
+    """Folders, files and globs of [project]: inside the project, and short enough for the
+    file system they are on."""
+    problems = []
+
+    def bad(key: str, message: str) -> None:
+        problems.append(Problem(project.where("project", key), f"project.{key}", message))
+
+    out = project.setting("output_dir")
+    if not inside(project.root, project.root / out):
+        bad("output_dir", "must stay inside the project folder")
+    if not project.setting("database").strip() or project.setting("database").endswith("/"):
+        bad("database", "must name a file, e.g. .assetforge/assetforge.db")
+    for key in ("output_dir", "database", "cache_dir", "plugins_dir"):
+        value = project.setting(key)
+        msg = path_too_long(project.resolve_path(value)) if value else None
+        if msg:
+            bad(key, msg)
+    for i, pattern in enumerate(project.config.get("project", {}).get("manifests", [])
+                                if isinstance(project.setting("manifests"), list) else []):
+        if not isinstance(pattern, str):
+            problems.append(Problem(project.where("project", "manifests"),
+                                    f"project.manifests.{i}", "expected a string (a glob such "
+                                    f"as 'manifests/**/*.toml'), got {type(pattern).__name__}"))
+    for pattern in project.manifest_globs:
+        if not isinstance(pattern, str):
+            continue
+        if not pattern.strip():
+            bad("manifests", "an empty glob; use e.g. 'manifests/**/*.toml'")
+        elif Path(pattern).is_absolute() or pattern.startswith("~"):
+            bad("manifests", f"{pattern!r}: globs are relative to the project folder")
+        elif ".." in Path(pattern).parts:
+            bad("manifests", f"{pattern!r}: must stay inside the project folder (no '..')")
+    return problems
+
+
+def fs_limits(path: Path) -> tuple[int, int]:
+    """(longest file name, longest path) in bytes on the file system holding ``path`` (or its
+    nearest existing parent); POSIX minimums where the system cannot tell."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    key = str(probe)
+    hit = _FS_LIMITS.get(key)
+    if hit is None:
+        try:
+            hit = (os.pathconf(probe, "PC_NAME_MAX"), os.pathconf(probe, "PC_PATH_MAX"))
+        except (OSError, ValueError, AttributeError):  # no pathconf (Windows)
+            hit = (255, 4096 if os.name != "nt" else 260)
+        _FS_LIMITS[key] = hit
+    return hit
+
+
+_FS_LIMITS: dict[str, tuple[int, int]] = {}
+
+
+def path_too_long(path: Path, base: Path | None = None) -> str | None:
+    """Why ``path`` cannot exist on its file system (a name or the whole path too long),
+    or None. ``base``: the folder whose file system decides (default: the path's own)."""
+    name_max, path_max = fs_limits(base or path)
+    full = os.fsencode(path)
+    if len(full) < min(name_max, path_max):  # the usual case: nothing can be too long
+        return None
+    for part in Path(path).parts:
+        size = len(os.fsencode(part))
+        if size > name_max:
+            return (f"a file or folder name of {size} bytes; this file system allows "
+                    f"{name_max}")
+    if len(full) >= path_max:
+        return f"a path of {len(full)} bytes; this file system allows {path_max - 1}"
+    return None
 
 
 def inside(root: Path, path: Path) -> bool:
