@@ -257,6 +257,10 @@ class Generator(Protocol):
     def identify(self, model: ModelConfig, project: Project) -> ModelIdentity:
         """Content identity of ``model`` without importing torch (may raise ``UserError``)."""
 
+    def validate_scheduler(self, name: str, family: str) -> str | None:
+        """An error message when scheduler ``name`` (one of ``schedulers``) cannot run a
+        ``family`` model, else None. Called while validating, without heavy imports."""
+
     def recipe_fields(self, job: Job, model: ModelIdentity) -> dict[str, Any]:
         """Generator parameters that change the bytes (scheduler class and options, …)."""
 

@@ -136,8 +136,7 @@ def _fields_ok(fields: dict[str, Any], kind: str, keys: dict[str, ManifestKey]) 
 
 def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
     """Read, merge defaults into, and validate every manifest entry of ``project``."""
-    kinds: dict[str, AssetKind] = {k.name: k for ks in plugins.hook.register_asset_kinds()
-                                   for k in ks}
+    kinds = plugins.asset_kinds()
     keys = plugins.manifest_keys()
     problems: list[Problem] = []
 
@@ -246,7 +245,7 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
             if sched not in gen.schedulers:
                 msg = (f"unknown scheduler {sched!r}" + did_you_mean(sched, gen.schedulers)
                        + f"; known: {', '.join(gen.schedulers)}")
-            elif hasattr(gen, "validate_scheduler"):  # some schedulers suit only some families
+            else:  # some schedulers suit only some model families
                 if name not in families:
                     families[name] = gen.identify(models[name], project).family
                 msg = gen.validate_scheduler(sched, families[name])

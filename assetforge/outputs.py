@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .embedded import RECIPE_CHUNK, read_embedded
 from .hashing import bytes_hash, canonical_json, untag
 
 if TYPE_CHECKING:
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
     from .interfaces import Job
 
-RECIPE_CHUNK = "assetforge-recipe"
 SAMPLER_NAMES = {
     "euler": "Euler", "euler_a": "Euler a", "ddim": "DDIM", "dpmpp_2m": "DPM++ 2M",
     "dpmpp_2m_karras": "DPM++ 2M Karras", "unipc": "UniPC", "default": "Default",
@@ -91,20 +90,8 @@ def write_atomic(path: Path, data: bytes) -> Written:
 
 def read_embedded_recipe(path: Path) -> tuple[str, dict[str, Any]] | None:
     """(recipe hash, recipe) embedded in an AssetForge PNG, or None."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            raw = im.text.get(RECIPE_CHUNK)  # type: ignore[attr-defined]
-    except (OSError, ValueError):
-        return None
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-        return data["hash"], data["recipe"]
-    except (ValueError, KeyError, TypeError):
-        return None
+    found = read_embedded(path)
+    return (found.recipe_hash, found.recipe) if found else None
 
 
 def clean_temp_files(folder: Path) -> int:

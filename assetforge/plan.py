@@ -18,7 +18,7 @@ from .records import LastBuild, latest_builds, recipe_jsons, recipe_outputs
 from .suggest import did_you_mean
 
 if TYPE_CHECKING:
-    from .adopt import Embedded
+    from .embedded import Embedded
 
 # Most urgent first: an asset's status is that of its most urgent job.
 STATUS_ORDER = ("error", "changed", "new", "missing", "modified", "restored", "up-to-date")
@@ -116,8 +116,7 @@ class Planner:
     def __init__(self, project: Project, plugins: Plugins):
         self.project = project
         self.plugins = plugins
-        self.kinds: dict[str, AssetKind] = {k.name: k for ks in
-                                            plugins.hook.register_asset_kinds() for k in ks}
+        self.kinds: dict[str, AssetKind] = plugins.asset_kinds()
         self._identities: dict[str, tuple[Generator, ModelIdentity]] = {}
         # Read once per plan, not once per asset.
         self._salt, self._default_model = project.seed_salt, project.default_model
@@ -172,7 +171,7 @@ def _from_embedded(project: Project, jp: JobPlan) -> None:
     path = project.output_dir / jp.job.output
     if not path.is_file():
         return
-    from .adopt import read_embedded  # only on fresh clones: keeps the no-op path lean
+    from .embedded import read_embedded  # only on fresh clones: keeps the no-op path lean
 
     emb = read_embedded(path)
     if emb is None:

@@ -158,6 +158,12 @@ class Project:
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.root / p
 
+    def close_file_hashes(self) -> None:
+        """Drop the file-hash cache's database connection (before the file is moved)."""
+        if self._file_hasher is not None:
+            self._file_hasher.close()
+            self._file_hasher = None
+
     def hash_file(self, path: Path) -> str:
         """Tagged sha256 of a file, cached in the database by (path, size, mtime_ns, inode)."""
         if self._file_hasher is None:

@@ -52,6 +52,7 @@ class Flat:
     def handles(self, model): return model.source.startswith("flat:")
     def identify(self, model, project):  # the "weights" are the colour named in the source
         return ModelIdentity(bytes_hash(model.source.encode()), "flat")
+    def validate_scheduler(self, name, family): return None
     def recipe_fields(self, job, model): return {"fill": "solid"}
     def load(self, model, project): return model.source[5:]
     def device_of(self, loaded): return "none"

@@ -5,17 +5,80 @@ Command groups live in modules of their own; this one builds the group and adds 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .. import __version__
 from ..errors import UserError
-from . import build, maintain, query
-from .common import state
+from . import build, maintain, query, repair
+from .common import fail, state
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class AssetForgeGroup(click.Group):
+    """The command group: adds a project's own plugin commands, and reports a database found
+    damaged mid-command (a garbled page no up-front check sees) as an error, not a traceback."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or ctx.resilient_parsing:
+            return found
+        return _project_plugin_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as e:
+            damage = _database_damage(ctx, e)
+            if damage is None:
+                raise
+            fail(damage)
+
+
+def _project_plugin_command(ctx: click.Context, name: str) -> click.Command | None:
+    """``name`` registered by a plugin of the project's ``plugins_dir`` (loaded only when
+    the name is no built-in or entry-point command). A plugin that fails to load: exit 2."""
+    from ..plugins import load_plugins
+    from ..project import load_project
+
+    project_dir = ctx.params.get("project_dir")
+    try:
+        project = load_project(project_dir)
+    except UserError:
+        return None  # not in a project: click says "no such command"
+    if project.plugins_dir is None:
+        return None
+    extra = click.Group("project-plugins")
+    try:
+        load_plugins(project).register_commands(extra)
+    except UserError as e:
+        fail(e)
+    return extra.commands.get(name)
+
+
+def _database_damage(ctx: click.Context, error: Exception) -> UserError | None:
+    import sqlite3
+
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if not (isinstance(error, sqlite3.DatabaseError) or (
+            sqlalchemy_exc is not None and isinstance(error, sqlalchemy_exc.DatabaseError))):
+        return None
+    from ..project import load_project
+    from ..records import damage_error, diagnose
+
+    try:
+        db = load_project((ctx.obj or {}).get("project_dir")).database
+    except UserError:
+        return None
+    if diagnose(db) is None and isinstance(error, sqlite3.OperationalError | getattr(
+            sqlalchemy_exc, "OperationalError", sqlite3.OperationalError)):
+        return None  # locked, disk full, …: not damage
+    return damage_error(db, getattr(error, "orig", None) or error)
+
+
+@click.group(cls=AssetForgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="assetforge")
 @click.option("--project", "project_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Project folder (default: search upward from the working directory).")
@@ -36,7 +99,7 @@ def cli(ctx: click.Context, project_dir: Path | None, cache_dir: Path | None) ->
 
 
 
-for _module in (build, query, maintain):
+for _module in (build, query, maintain, repair):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 
@@ -44,8 +107,8 @@ for _module in (build, query, maintain):
 def _register_plugin_commands() -> None:
     from ..plugins import load_plugins
 
-    try:
-        load_plugins(None).hook.register_commands(cli=cli)
+    try:  # entry points only; a plugin that fails to load is reported by the command run
+        load_plugins(None, strict=False).register_commands(cli)
     except UserError:
         pass
 
