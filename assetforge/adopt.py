@@ -39,7 +39,7 @@ def adopt(project: Project, store: Any, jobs: list[JobPlan]) -> int:
 
 
 def _adopt(project: Project, store: Any, jobs: list[JobPlan]) -> int:
-    """The file is hashed and kept in the object store like any output. Jobs whose file
+    """The file is hashed and kept in the output cache like any output. Jobs whose file
     changed since planning read it, or that got a record since (a build that held the lock),
     are skipped."""
     from .db import Generation

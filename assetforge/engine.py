@@ -237,6 +237,8 @@ class Builder:
             return BuildResult(plan, [AssetResult(a.id, a.status, a.reason, a.outputs)
                                       for a in plan.assets], dry_run=True)
         todo = [jp for jp in plan.jobs() if _to_build(jp, force)]
+        for jp in todo:  # a link out of output_dir: refused before anything is written
+            output_abspath(self.project, jp.job)
         errors = [jp for jp in plan.jobs() if jp.status == "error"]
         done: dict[str, str | None] = {}  # job id → error (None when built or restored)
         restored: set[str] = set()

@@ -25,21 +25,15 @@ class SourceFile:
 
     def line_of(self, *key: str) -> int:
         if self._lines is None:
-            from .tomlpos import key_lines
+            from .tomlpos import key_lines  # only when a message needs a line
 
             text = self._text
             if text is None:  # a cached parse: the file was valid UTF-8 when it was read
                 text = self.path.read_bytes().decode("utf-8", "replace")
             self._lines = key_lines(text)
-        while key:
-            if key in self._lines:
-                return self._lines[key]
-            # A table only named by dotted headers ([texture.a] names "texture"): first child.
-            children = [n for k, n in self._lines.items() if k[:len(key)] == key]
-            if children:
-                return min(children)
-            key = key[:-1]
-        return 0
+        from .tomlpos import line_of
+
+        return line_of(self._lines, key)
 
 
 @dataclass

@@ -155,8 +155,7 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
             "kinds", kind, k), prefix=f"kinds.{kind}.")
         kind_defaults[kind] = table
 
-    # Built-in defaults under assetforge.toml's [kinds.X] defaults, merged once per kind.
-    base = {k: {**kinds[k].defaults, **kind_defaults.get(k, {})} for k in kinds}
+    base = kind_bases(kinds, kind_defaults)
     cache = ParseCache(project)
     files = manifest_files(project)
     specs: list[AssetSpec] = []
@@ -194,8 +193,7 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
                 if "prompt" not in entry:
                     problems.append(Problem(spec.location, f"{kind}.{asset_id}.prompt",
                                             "missing (every asset needs a prompt)"))
-                spec.fields = {**base[kind], **entry}
-                spec.explicit = frozenset(entry)
+                spec = make_spec(asset_id, kind, entry, source, base)
                 seen[asset_id] = spec
                 specs.append(spec)
     if not problems:
@@ -208,6 +206,19 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
         raise UserError(list(dict.fromkeys(problems)))  # one broken shared file: one report
     cache.save({str(p) for p in files})
     return specs
+
+
+def kind_bases(kinds: dict[str, AssetKind],
+               configured: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per kind, its built-in defaults under assetforge.toml's ``[kinds.X]`` defaults."""
+    return {k: {**kinds[k].defaults, **configured.get(k, {})} for k in kinds}
+
+
+def make_spec(asset_id: str, kind: str, entry: dict[str, Any], source: SourceFile,
+              bases: dict[str, dict[str, Any]]) -> AssetSpec:
+    """The spec of manifest table ``[kind.asset_id]``: its keys over its kind's defaults
+    (``kind_bases``). The one place a spec is built, validated or not (tests use it too)."""
+    return AssetSpec(asset_id, kind, {**bases[kind], **entry}, source, frozenset(entry))
 
 
 def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec],

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import PluginError, UserError
+from .errors import PluginError, Problem, UserError
 from .hashing import file_sha256
 from .interfaces import AssetKind, AssetSpec, Generator, Job, ModelIdentity, RecipePart
 from .plugins import Plugins
@@ -250,6 +250,9 @@ def output_abspath(project: Project, job: Job) -> Path:
     path = (project.output_dir / job.output).resolve()
     # Validation already refuses '..'; this guards symlinked folders pointing outside.
     if os.path.commonpath([path, project.output_dir]) != str(project.output_dir):
-        raise UserError(f"output {job.output} of asset {job.asset_id!r} resolves outside "
-                        f"output_dir ({path})")
+        spec = job.spec
+        where = spec.where("output") if "output" in spec.explicit else spec.location
+        raise UserError([Problem(where, f"{spec.kind}.{spec.id}.output",
+                                 f"{job.output} resolves outside output_dir ({path}): "
+                                 "a symbolic link leads out of the project")])
     return path

@@ -139,8 +139,9 @@ class Plugins:
         for gen in self.generators():
             if gen.handles(model):
                 return gen
-        raise UserError(f"no generator plugin can load model {model.name!r} "
-                        f"(source {model.source!r}); is assetforge-diffusers installed?")
+        raise UserError([Problem(model.location, f"models.{model.name}.source",
+                                 f"no generator plugin can load {model.source!r}; is "
+                                 "assetforge-diffusers (or the plugin for it) installed?")])
 
     def manifest_keys(self) -> dict[str, ManifestKey]:
         if self._keys is None:

@@ -10,7 +10,7 @@ from typing import Any
 from .errors import Location, Problem, UserError
 from .interfaces import ModelConfig
 from .suggest import did_you_mean
-from .tomlpos import key_lines, parse
+from .tomlpos import key_lines, line_of, parse
 
 CONFIG_NAME = "assetforge.toml"
 
@@ -24,7 +24,7 @@ PROJECT_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     "plugins_dir": ((str,), "", "folder of project-local plugin .py files"),
     "allow_pickle": ((bool,), False, "allow pickle weight formats (.ckpt, .pt, .bin)"),
     "default_model": ((str,), "", "model used when an asset names none"),
-    "cache_dir": ((str,), "", "content-addressed output store (default .assetforge/objects)"),
+    "cache_dir": ((str,), "", "output cache folder (default .assetforge/objects)"),
 }
 GENERATION_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     "device": ((str,), "auto", "auto, cpu, cuda, cuda:N or mps"),
@@ -142,9 +142,7 @@ class Project:
 
     def where(self, *key: str) -> Location:
         """The line of ``key`` (or of its nearest enclosing table) in assetforge.toml."""
-        while key and key not in self.lines:
-            key = key[:-1]
-        return Location(self.config_path, self.lines.get(tuple(key), 0))
+        return Location(self.config_path, line_of(self.lines, key))
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the project root when inside it, for messages."""
@@ -271,16 +269,17 @@ def _check_paths(project: Project) -> list[Problem]:
     def bad(key: str, message: str) -> None:
         problems.append(Problem(project.where("project", key), f"project.{key}", message))
 
-    out = project.setting("output_dir")
-    if not inside(project.root, project.root / out):
-        bad("output_dir", "must stay inside the project folder")
-    if not project.setting("database").strip() or project.setting("database").endswith("/"):
-        bad("database", "must name a file, e.g. .assetforge/assetforge.db")
     for key in ("output_dir", "database", "cache_dir", "plugins_dir"):
         value = project.setting(key)
         msg = path_too_long(project.resolve_path(value)) if value else None
         if msg:
             bad(key, msg)
+    if problems:
+        return problems
+    if not inside(project.root, project.root / project.setting("output_dir")):
+        bad("output_dir", "must stay inside the project folder")
+    if not project.setting("database").strip() or project.setting("database").endswith("/"):
+        bad("database", "must name a file, e.g. .assetforge/assetforge.db")
     for i, pattern in enumerate(project.config.get("project", {}).get("manifests", [])
                                 if isinstance(project.setting("manifests"), list) else []):
         if not isinstance(pattern, str):
@@ -303,7 +302,7 @@ def fs_limits(path: Path) -> tuple[int, int]:
     """(longest file name, longest path) in bytes on the file system holding ``path`` (or its
     nearest existing parent); POSIX minimums where the system cannot tell."""
     probe = path
-    while not probe.exists() and probe != probe.parent:
+    while not os.path.exists(probe) and probe != probe.parent:  # False for a too-long path
         probe = probe.parent
     key = str(probe)
     hit = _FS_LIMITS.get(key)
@@ -340,6 +339,6 @@ def inside(root: Path, path: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
         return True
-    except ValueError:
+    except (ValueError, OSError):  # outside, or a path no file system can hold
         return False
 

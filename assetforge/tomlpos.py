@@ -70,6 +70,19 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
     return out
 
 
+def line_of(lines: dict[tuple[str, ...], int], key: tuple[str, ...]) -> int:
+    """The line of ``key`` in ``key_lines`` output: its own, else its first child's (a table
+    named only by dotted headers, ``[texture.a]`` names ``texture``), else its parent's."""
+    while key:
+        if key in lines:
+            return lines[key]
+        children = [n for k, n in lines.items() if k[:len(key)] == key]
+        if children:
+            return min(children)
+        key = key[:-1]
+    return 0
+
+
 def unterminated_line(text: str) -> tuple[int, str]:
     """Where the construct still open at the end of ``text`` starts: (line, what it is).
 
@@ -207,11 +220,7 @@ def check_limits(data: dict[str, Any], path: Path, text: str) -> list[Problem]:
     if not bad:
         return []
     key, message = bad[0]
-    lines = key_lines(text)
-    found = key
-    while found and found not in lines:
-        found = found[:-1]
-    line = lines.get(found, 0) or _deep_line(text, MAX_DEPTH)
+    line = line_of(key_lines(text), key) or _deep_line(text, MAX_DEPTH)
     parts = [k if len(k) <= 40 else k[:37] + "..." for k in key]
     shown = ".".join(parts if len(parts) <= 6 else [*parts[:5], "…"])
     return [Problem(Location(path, line), shown or None, message)]
@@ -238,6 +247,4 @@ class TomlFile:
 
     def where(self, *key: str) -> Location:
         """The line of ``key`` (or of its nearest enclosing table) in this file."""
-        while key and key not in self.lines:
-            key = key[:-1]
-        return Location(self.path, self.lines.get(key, 0))
+        return Location(self.path, line_of(self.lines, key))

@@ -33,6 +33,21 @@ def test_every_hook_is_documented(hook):
 
 
 @pytest.mark.parametrize("hook", hook_names())
+def test_every_hook_section_shows_its_signature(hook):
+    """The section's signature line has the spec's parameter names and return annotation."""
+    import inspect
+
+    from assetforge import hookspecs
+
+    spec = getattr(hookspecs, hook)
+    signature = (f"`{hook}({', '.join(inspect.signature(spec).parameters)}) -> "
+                 f"{spec.__annotations__['return']}`")
+    guide = (REPO / "docs" / "plugins.md").read_text()
+    section = re.split(rf"^### `?{hook}`?\s*$", guide, flags=re.M)[1].split("\n### ")[0]
+    assert signature in section, f"docs/plugins.md's {hook} section lacks {signature}"
+
+
+@pytest.mark.parametrize("hook", hook_names())
 def test_every_hook_has_a_test(hook):
     tests = "\n".join(p.read_text() for p in (REPO / "tests").glob("test_*.py"))
     assert re.search(rf"def test_hook_{hook}\w*\(", tests), f"no test named test_hook_{hook}…"
