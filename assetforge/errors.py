@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,26 +48,3 @@ class PluginError(Exception):
         self.plugin = plugin
         self.error = error
         super().__init__(f"plugin {plugin!r}: {type(error).__name__}: {error}")
-
-
-def toml_problem(path: Path, e: tomllib.TOMLDecodeError, text: str | None = None) -> Problem:
-    """``file:line: invalid TOML: …`` for a parse error. An error "at end of document" (an
-    unterminated string, array or table header) is placed where that construct started."""
-    # Python 3.11's TOMLDecodeError carries the position only in its message.
-    msg = str(e)
-    m = re.search(r" \(at line (\d+), column (\d+)\)", msg)
-    line = int(m.group(1)) if m else 0
-    msg = msg[:m.start()] if m else msg
-    if not m and msg.endswith(" (at end of document)"):
-        from .tomlpos import unterminated_line
-
-        if text is None:
-            try:
-                text = path.read_bytes().decode("utf-8", "replace")
-            except OSError:
-                text = ""
-        line, what = unterminated_line(text)
-        msg = msg.removesuffix(" (at end of document)")
-        if what:
-            msg += f" (the {what} that starts here is never closed)"
-    return Problem(Location(path, line), None, f"invalid TOML: {msg}")

@@ -164,11 +164,30 @@ def decode(path: Path, raw: bytes) -> str:
                                  f"{column} ({e.reason})")]) from None
 
 
+def toml_problem(path: Path, e: tomllib.TOMLDecodeError, text: str | None = None) -> Problem:
+    """``file:line: invalid TOML: …`` for a parse error. An error "at end of document" (an
+    unterminated string, array or table header) is placed where that construct started."""
+    # Python 3.11's TOMLDecodeError carries the position only in its message.
+    msg = str(e)
+    m = re.search(r" \(at line (\d+), column (\d+)\)", msg)
+    line = int(m.group(1)) if m else 0
+    msg = msg[:m.start()] if m else msg
+    if not m and msg.endswith(" (at end of document)"):
+        if text is None:
+            try:
+                text = path.read_bytes().decode("utf-8", "replace")
+            except OSError:
+                text = ""
+        line, what = unterminated_line(text)
+        msg = msg.removesuffix(" (at end of document)")
+        if what:
+            msg += f" (the {what} that starts here is never closed)"
+    return Problem(Location(path, line), None, f"invalid TOML: {msg}")
+
+
 def parse(path: Path, raw: bytes) -> tuple[dict[str, Any], str]:
     """Decode, parse and check the limits of a TOML file: (data, text), or ``UserError``
     with ``file:line`` (never a traceback, whatever the bytes)."""
-    from .errors import toml_problem
-
     text = decode(path, raw)
     try:
         data = tomllib.loads(text)
