@@ -12,7 +12,7 @@ from typing import Any
 from .errors import Location, Problem, UserError
 from .interfaces import AssetKind, AssetSpec, ManifestKey, SourceFile
 from .plugins import Plugins
-from .project import Project, path_too_long, type_names
+from .project import Project, fs_limits, path_too_long, type_names
 from .suggest import did_you_mean
 from .tomlpos import parse
 
@@ -232,6 +232,9 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
     families: dict[str, str] = {}
     # (model name, scheduler) -> error message or None; schedulers are strings by now
     sched_msgs: dict[tuple[str, str], str | None] = {}
+    # Output paths must fit the file system: only a long one needs a closer look.
+    prefix, limits = project.output_prefix, fs_limits(project.output_dir)
+    room = min(limits) - len(os.fsencode(prefix))
     for spec in specs:
         name = spec.fields.get("model") or default_model
         if name is None:
@@ -265,7 +268,8 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
             problems.append(Problem(_locator(project, spec)("scheduler"),
                                     f"{spec.kind}.{spec.id}.scheduler", msg))
         for out in output_paths(spec, kinds[spec.kind].output_dir):
-            too_long = path_too_long(Path(project.output_prefix + out), project.output_dir)
+            too_long = (path_too_long(Path(prefix + out), limits=limits)
+                        if len(out) * 4 >= room else None)  # 4: the most bytes of a char
             if too_long:
                 key = "output" if "output" in spec.fields else "views"
                 shown = out if len(out) <= 60 else out[:57] + "..."

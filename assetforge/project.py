@@ -318,10 +318,12 @@ def fs_limits(path: Path) -> tuple[int, int]:
 _FS_LIMITS: dict[str, tuple[int, int]] = {}
 
 
-def path_too_long(path: Path, base: Path | None = None) -> str | None:
+def path_too_long(path: Path, base: Path | None = None,
+                  limits: tuple[int, int] | None = None) -> str | None:
     """Why ``path`` cannot exist on its file system (a name or the whole path too long),
-    or None. ``base``: the folder whose file system decides (default: the path's own)."""
-    name_max, path_max = fs_limits(base or path)
+    or None. ``base``: the folder whose file system decides (default: the path's own);
+    ``limits``: its ``fs_limits``, when the caller has them."""
+    name_max, path_max = limits or fs_limits(base or path)
     full = os.fsencode(path)
     if len(full) < min(name_max, path_max):  # the usual case: nothing can be too long
         return None

@@ -22,7 +22,10 @@ def _records(ctx: click.Context, asset_id: str) -> tuple[Project, list[Any]]:
     project = open_project(ctx)
     if not project.database.exists():
         return project, []
-    store = Store(project.database)
+    try:
+        store = Store(project.database)
+    except UserError as e:  # a damaged database: say so, and what to run
+        fail(e)
     try:
         return project, store.history(asset_id)
     finally:
