@@ -242,8 +242,6 @@ def _register(pm: pluggy.PluginManager, module: Any, name: str,
 def _load_project_plugins(pm: pluggy.PluginManager, folder: Path, allowed: set[str] | None,
                           versions: dict[str, tuple[str, str]],
                           failures: list[PluginFailure]) -> None:
-    if not folder.is_dir():
-        raise UserError(f"plugins_dir {folder} does not exist")
     for path in sorted(folder.glob("*.py")):
         name = path.stem
         if name.startswith("_") or (allowed is not None and name not in allowed):
@@ -289,6 +287,9 @@ def load_plugins(project: Project | None = None, extra: list[ModuleType] | None 
     failures: list[PluginFailure] = []
     _load_entry_points(pm, allowed, versions, failures)
     if project is not None and project.plugins_dir is not None:
+        if not project.plugins_dir.is_dir():
+            raise UserError([Problem(project.where("project", "plugins_dir"),
+                                     "project.plugins_dir", f"no folder {project.plugins_dir}")])
         _load_project_plugins(pm, project.plugins_dir, allowed, versions, failures)
     for module in extra or []:
         name = getattr(module, "PLUGIN_NAME", module.__name__)

@@ -109,6 +109,8 @@ CASES = [
      "assetforge.toml", "manifests", "project.manifests: an empty glob"),
     ("non-string manifest glob", {"assetforge.toml": BASE_CONFIG.replace('seed_salt = "test"', 'manifests = ["manifests/*.toml", 5]')},
      "assetforge.toml", "manifests", "project.manifests.1: expected a string"),
+    ("missing plugins_dir", {"assetforge.toml": BASE_CONFIG.replace('seed_salt = "test"', 'plugins_dir = "nope"')},
+     "assetforge.toml", "plugins_dir", "project.plugins_dir: no folder"),
     ("kinds not a table", {"assetforge.toml+": "\n[plugins]\nseamless = 3\n"},
      "assetforge.toml", "seamless = 3", "plugins.seamless: expected a table"),
 ]
