@@ -90,8 +90,9 @@ def cli(ctx: click.Context, project_dir: Path | None, cache_dir: Path | None) ->
     """AssetForge: reproducible, incremental builds of AI-generated game assets.
 
     Exit codes: 0 ok, 1 an asset failed (or is stale with --check, or verify found a
-    problem), 2 usage or manifest error (or the project is locked and --no-wait was given),
-    130 interrupted.
+    problem), 2 a mistake in the input: usage, a manifest or assetforge.toml, a plugin that
+    fails to load, a damaged database ('assetforge repair'), or the project is locked and
+    --no-wait was given; 130 interrupted.
     """
     obj = ctx.ensure_object(dict)
     obj["project_dir"] = project_dir
