@@ -8,7 +8,7 @@ internal and may change. ``tests/test_public_api.py`` fails when a plugin reache
 from __future__ import annotations
 
 from .entrypoints import version as dist_version
-from .errors import PluginError, Problem, UserError, toml_problem
+from .errors import PluginError, Problem, UserError
 from .executors import Executor, ExecutorSession, Rendered, WorkerRenderer, portable
 from .hashing import bytes_hash, canonical_json, file_sha256, json_hash, untag
 from .hookspecs import hookimpl
@@ -37,7 +37,7 @@ from .interfaces import (
 from .licenses import front_matter_license, safetensors_license
 from .project import Project
 from .suggest import did_you_mean
-from .tomlpos import TomlFile, key_lines
+from .tomlpos import TomlFile, key_lines, toml_problem
 
 __all__ = [
     # the hook marker

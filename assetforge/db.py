@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from .records import HEAD_REVISION, schema_revision
+from .records import HEAD_REVISION, check_database, origin_records, schema_revision
 
 
 def utcnow() -> str:
@@ -154,6 +154,7 @@ class Store:
     """The project's database, migrated on open."""
 
     def __init__(self, path: Path):
+        check_database(path)  # damage is named (and repair suggested), never migrated over
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.engine = _engine(path)
@@ -212,29 +213,13 @@ class Store:
 
     def origin(self, output_hash: str) -> Generation | None:
         """The newest generation (not restore or adoption) that produced ``output_hash``."""
-        with self.session() as s:
-            q = (select(Generation)
-                 .where(Generation.output_hash == output_hash, Generation.status == "ok")
-                 .order_by(Generation.id.desc()).limit(1))
-            return s.scalars(q).first()
-
-    def verifications(self, build_id: int) -> list[Verification]:
-        with self.session() as s:
-            q = (select(Verification).where(Verification.build_id == build_id)
-                 .order_by(Verification.id))
-            return list(s.scalars(q))
+        found = origin_records(self.path, [output_hash]).get(output_hash)
+        return self.record(found[0]) if found else None
 
     def history(self, asset_id: str) -> list[Generation]:
         with self.session() as s:
             q = select(Generation).where(Generation.asset_id == asset_id).order_by(Generation.id)
             return list(s.scalars(q))
-
-    def latest_ok(self, job_id: str) -> Generation | None:
-        with self.session() as s:
-            q = (select(Generation)
-                 .where(Generation.job_id == job_id, Generation.status.in_(("ok", "restored")))
-                 .order_by(Generation.id.desc()).limit(1))
-            return s.scalars(q).first()
 
     def close(self) -> None:
         self.engine.dispose()

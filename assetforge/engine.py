@@ -286,6 +286,8 @@ class Builder:
                           if jp.status == "error" and jp.job.job_id not in reported]
                 if not todo and not errors:
                     break
+                for jp in todo:  # a link out of output_dir: refused before anything is written
+                    output_abspath(self.project, jp.job)
                 if build_id is None:
                     if any(not jp.restore_from for jp in todo):
                         self._choose_executor()  # a wrong name fails before anything is written

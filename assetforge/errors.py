@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .interfaces import Location
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from, for error messages: ``file:line``."""
+
+    file: Path
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else str(self.file)
 
 
 @dataclass(frozen=True)
@@ -41,12 +48,3 @@ class PluginError(Exception):
         self.plugin = plugin
         self.error = error
         super().__init__(f"plugin {plugin!r}: {type(error).__name__}: {error}")
-
-
-def toml_problem(path: Path, e: tomllib.TOMLDecodeError) -> Problem:
-    # Python 3.11's TOMLDecodeError carries the position only in its message.
-    msg = str(e)
-    m = re.search(r" \(at line (\d+), column (\d+)\)", msg)
-    line = int(m.group(1)) if m else 0
-    msg = msg[:m.start()] if m else msg
-    return Problem(Location(path, line), None, f"invalid TOML: {msg}")

@@ -122,9 +122,17 @@ class FileHashCache:
         # files (LoRAs, upscalers) once per asset; a stat answers, not resolve() + a query.
         self._seen: dict[str, tuple[tuple[int, int, int], str]] = {}
 
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
     def _db(self) -> sqlite3.Connection | None:
-        if self._conn is None and self.database.exists():
-            self._conn = sqlite3.connect(self.database, timeout=30)
+        if self._conn is None and self.database.is_file():
+            try:
+                self._conn = sqlite3.connect(self.database, timeout=30)
+            except sqlite3.Error:
+                return None  # a damaged database: a cache miss; planning names the damage
         return self._conn
 
     def hash(self, path: Path) -> str:
@@ -156,7 +164,7 @@ class FileHashCache:
             row = db.execute("SELECT hash FROM file_hashes"
                              " WHERE path=? AND size=? AND mtime_ns=? AND inode=?",
                              key).fetchone()
-        except sqlite3.OperationalError:  # table not migrated yet
+        except sqlite3.DatabaseError:  # table not migrated yet, or damage planning reports
             return None
         return row[0] if row else None
 
@@ -169,5 +177,5 @@ class FileHashCache:
                 db.execute("INSERT OR REPLACE INTO file_hashes"
                            "(path, size, mtime_ns, inode, hash) VALUES (?,?,?,?,?)",
                            (*key, digest))
-        except sqlite3.OperationalError:
+        except sqlite3.DatabaseError:
             pass

@@ -7,21 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .errors import Location  # defined with the errors that print it; exported from here too
+
 if TYPE_CHECKING:
     from PIL import Image
 
     from .project import Project
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where a value came from, for error messages: ``file:line``."""
-
-    file: Path
-    line: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}" if self.line else str(self.file)
 
 
 class SourceFile:
@@ -34,19 +25,15 @@ class SourceFile:
 
     def line_of(self, *key: str) -> int:
         if self._lines is None:
-            from .tomlpos import key_lines
+            from .tomlpos import key_lines  # only when a message needs a line
 
-            text = self._text if self._text is not None else self.path.read_text("utf-8")
+            text = self._text
+            if text is None:  # a cached parse: the file was valid UTF-8 when it was read
+                text = self.path.read_bytes().decode("utf-8", "replace")
             self._lines = key_lines(text)
-        while key:
-            if key in self._lines:
-                return self._lines[key]
-            # A table only named by dotted headers ([texture.a] names "texture"): first child.
-            children = [n for k, n in self._lines.items() if k[:len(key)] == key]
-            if children:
-                return min(children)
-            key = key[:-1]
-        return 0
+        from .tomlpos import line_of
+
+        return line_of(self._lines, key)
 
 
 @dataclass
@@ -275,6 +262,10 @@ class Generator(Protocol):
 
     def identify(self, model: ModelConfig, project: Project) -> ModelIdentity:
         """Content identity of ``model`` without importing torch (may raise ``UserError``)."""
+
+    def validate_scheduler(self, name: str, family: str) -> str | None:
+        """An error message when scheduler ``name`` (one of ``schedulers``) cannot run a
+        ``family`` model, else None. Called while validating, without heavy imports."""
 
     def recipe_fields(self, job: Job, model: ModelIdentity) -> dict[str, Any]:
         """Generator parameters that change the bytes (scheduler class and options, …)."""

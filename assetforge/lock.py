@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .project import Project
 
 LOCK_NAME = "lock"
+_HELD: set[str] = set()  # lock files this process holds (flock does not nest across fds)
 
 
 class LockBusy(UserError):
@@ -129,6 +130,7 @@ class ProjectLock:
             os.close(fd)
             raise
         self._fd = fd
+        _HELD.add(str(self.path))
         if self.holder().get("state") == "held":
             self.recovered = True
             recover(self.project)
@@ -144,6 +146,12 @@ class ProjectLock:
         finally:
             os.close(self._fd)
             self._fd = None
+            _HELD.discard(str(self.path))
+
+    @staticmethod
+    def held_here(project: Project) -> bool:
+        """True when this process holds ``project``'s lock (a build adopting what it plans)."""
+        return str(project.state_dir / LOCK_NAME) in _HELD
 
     def __enter__(self) -> ProjectLock:
         return self.acquire()
@@ -160,10 +168,11 @@ def recover(project: Project) -> dict[str, int]:
     ``interrupted``. Outputs and records need no repair (both are written atomically).
     """
     from .outputs import clean_temp_files
+    from .records import diagnose
 
     removed = clean_temp_files(project.output_dir)
     interrupted = 0
-    if project.database.exists():
+    if project.database.exists() and diagnose(project.database) is None:  # damage: repair's
         from .db import Store
 
         store = Store(project.database)

@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, UserError, toml_problem
-from .interfaces import AssetKind, AssetSpec, Location, ManifestKey, SourceFile
+from .errors import Location, Problem, UserError
+from .interfaces import AssetKind, AssetSpec, ManifestKey, SourceFile
 from .plugins import Plugins
-from .project import Project, type_names
+from .project import Project, fs_limits, path_too_long, type_names
 from .suggest import did_you_mean
+from .tomlpos import parse
 
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
 PARSE_CACHE_VERSION = 1
@@ -23,7 +23,11 @@ PARSE_CACHE_VERSION = 1
 def manifest_files(project: Project) -> list[Path]:
     files: set[Path] = set()
     for pattern in project.manifest_globs:
-        files.update(p for p in project.root.glob(pattern) if p.is_file())
+        try:
+            files.update(p for p in project.root.glob(pattern) if p.is_file())
+        except (ValueError, NotImplementedError, OSError) as e:
+            raise UserError([Problem(project.where("project", "manifests"),
+                                     "project.manifests", f"{pattern!r}: {e}")]) from None
     return sorted(files)
 
 
@@ -66,20 +70,20 @@ class ParseCache:
 
 
 def _parse(path: Path, cache: ParseCache, problems: list[Problem]) -> tuple[dict, SourceFile]:
-    st = path.stat()
-    data = cache.get(path, st)
-    if data is not None:
-        return data, SourceFile(path)
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
-        data = tomllib.loads(text)
-    except UnicodeDecodeError as e:
-        problems.append(Problem(Location(path), None, f"not UTF-8 text: {e.reason}"))
+        st = path.stat()
+        data = cache.get(path, st)
+        if data is not None:
+            return data, SourceFile(path)
+        raw = path.read_bytes()
+    except OSError as e:
+        problems.append(Problem(Location(path), None, f"cannot read: {e.strerror or e}"))
         return {}, SourceFile(path, "")
-    except tomllib.TOMLDecodeError as e:
-        problems.append(toml_problem(path, e))
-        return {}, SourceFile(path, text)
+    try:
+        data, text = parse(path, raw)
+    except UserError as e:
+        problems += e.problems
+        return {}, SourceFile(path, raw.decode("utf-8", "replace"))
     cache.put(path, st, data)
     return data, SourceFile(path, text)
 
@@ -132,8 +136,7 @@ def _fields_ok(fields: dict[str, Any], kind: str, keys: dict[str, ManifestKey]) 
 
 def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
     """Read, merge defaults into, and validate every manifest entry of ``project``."""
-    kinds: dict[str, AssetKind] = {k.name: k for ks in plugins.hook.register_asset_kinds()
-                                   for k in ks}
+    kinds = plugins.asset_kinds()
     keys = plugins.manifest_keys()
     problems: list[Problem] = []
 
@@ -152,8 +155,7 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
             "kinds", kind, k), prefix=f"kinds.{kind}.")
         kind_defaults[kind] = table
 
-    # Built-in defaults under assetforge.toml's [kinds.X] defaults, merged once per kind.
-    base = {k: {**kinds[k].defaults, **kind_defaults.get(k, {})} for k in kinds}
+    base = kind_bases(kinds, kind_defaults)
     step_kinds = {k for k, kind in kinds.items() if kind.step is not None}
     cache = ParseCache(project)
     files = manifest_files(project)
@@ -192,8 +194,7 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
                 if ("prompt" not in entry or "image" in entry or kind in step_kinds
                         or type(entry.get("views")) is dict):  # else: a plain prompted asset
                     problems += _source_problems(spec, entry, kinds[kind], keys)
-                spec.fields = {**base[kind], **entry}
-                spec.explicit = frozenset(entry)
+                spec = make_spec(asset_id, kind, entry, source, base)
                 seen[asset_id] = spec
                 specs.append(spec)
     if not problems:
@@ -208,6 +209,19 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
     return specs
 
 
+def kind_bases(kinds: dict[str, AssetKind],
+               configured: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per kind, its built-in defaults under assetforge.toml's ``[kinds.X]`` defaults."""
+    return {k: {**kinds[k].defaults, **configured.get(k, {})} for k in kinds}
+
+
+def make_spec(asset_id: str, kind: str, entry: dict[str, Any], source: SourceFile,
+              bases: dict[str, dict[str, Any]]) -> AssetSpec:
+    """The spec of manifest table ``[kind.asset_id]``: its keys over its kind's defaults
+    (``kind_bases``). The one place a spec is built, validated or not (tests use it too)."""
+    return AssetSpec(asset_id, kind, {**bases[kind], **entry}, source, frozenset(entry))
+
+
 def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec],
                       kinds: dict[str, AssetKind]) -> list[Problem]:
     """Model names, scheduler names and output collisions: checks across tables."""
@@ -219,6 +233,9 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
     families: dict[str, str] = {}
     # (model name, scheduler) -> error message or None; schedulers are strings by now
     sched_msgs: dict[tuple[str, str], str | None] = {}
+    # Output paths must fit the file system: only a long one needs a closer look.
+    prefix, limits = project.output_prefix, fs_limits(project.output_dir)
+    room = min(limits) - len(os.fsencode(prefix))
     for spec in specs:
         if not generated(spec, kinds):  # file-sourced or built by a step: no model
             continue
@@ -245,7 +262,7 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
             if sched not in gen.schedulers:
                 msg = (f"unknown scheduler {sched!r}" + did_you_mean(sched, gen.schedulers)
                        + f"; known: {', '.join(gen.schedulers)}")
-            elif hasattr(gen, "validate_scheduler"):  # some schedulers suit only some families
+            else:  # some schedulers suit only some model families
                 if name not in families:
                     families[name] = gen.identify(models[name], project).family
                 msg = gen.validate_scheduler(sched, families[name])
@@ -254,6 +271,15 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
             problems.append(Problem(_locator(project, spec)("scheduler"),
                                     f"{spec.kind}.{spec.id}.scheduler", msg))
         for out in output_paths(spec, kinds[spec.kind].output_dir):
+            too_long = (path_too_long(Path(prefix + out), limits=limits)
+                        if len(out) * 4 >= room else None)  # 4: the most bytes of a char
+            if too_long:
+                key = "output" if "output" in spec.fields else "views"
+                shown = out if len(out) <= 60 else out[:57] + "..."
+                problems.append(Problem(_locator(project, spec)(key),
+                                        f"{spec.kind}.{spec.id}.{key}", f"writes {shown}: "
+                                        f"{too_long}"))
+                continue
             other = outputs.get(out.lower())
             if other is not None and other is not spec:
                 problems.append(Problem(_locator(project, spec)("output"),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .embedded import RECIPE_CHUNK, read_embedded
 from .hashing import bytes_hash, canonical_json, untag
 
 if TYPE_CHECKING:
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
     from .interfaces import Job
 
-RECIPE_CHUNK = "assetforge-recipe"
 SAMPLER_NAMES = {
     "euler": "Euler", "euler_a": "Euler a", "ddim": "DDIM", "dpmpp_2m": "DPM++ 2M",
     "dpmpp_2m_karras": "DPM++ 2M Karras", "unipc": "UniPC", "default": "Default",
@@ -59,12 +58,23 @@ def png_bytes(image: Image.Image, parameters: str, recipe: dict[str, Any], key: 
     return buf.getvalue()
 
 
+# The mode a new file of this user gets (0666 less the umask): ``mkstemp`` makes 0600, and an
+# output should be as readable as any other file the user creates. Read once, at import:
+# reading the umask means setting it, which must not race the restore threads' writes.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
+
 def write_atomic(path: Path, data: bytes) -> Written:
     """Write via a temp file in the same folder + fsync + ``os.replace``: readers (and a crash)
     see the old file or the new one, never a partial one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # A short prefix: the temp name must fit where the final name (up to NAME_MAX) fits.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:32]}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -80,20 +90,8 @@ def write_atomic(path: Path, data: bytes) -> Written:
 
 def read_embedded_recipe(path: Path) -> tuple[str, dict[str, Any]] | None:
     """(recipe hash, recipe) embedded in an AssetForge PNG, or None."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            raw = im.text.get(RECIPE_CHUNK)  # type: ignore[attr-defined]
-    except (OSError, ValueError):
-        return None
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-        return data["hash"], data["recipe"]
-    except (ValueError, KeyError, TypeError):
-        return None
+    found = read_embedded(path)
+    return (found.recipe_hash, found.recipe) if found else None
 
 
 def clean_temp_files(folder: Path) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import PluginError, UserError
+from .errors import PluginError, Problem, UserError
 from .graph import AssetGraph, build_graph
 from .hashing import file_sha256
 from .interfaces import (
@@ -41,7 +41,7 @@ from .records import LastBuild, latest_builds, recipe_jsons, recipe_outputs, ste
 from .suggest import did_you_mean
 
 if TYPE_CHECKING:
-    from .adopt import Embedded
+    from .embedded import Embedded
 
 # Most urgent first: an asset's status is that of its most urgent job.
 # "stale": waits for an input that is not final yet ("input @X is changed"); its recipe is
@@ -173,8 +173,7 @@ class Planner:
     def __init__(self, project: Project, plugins: Plugins):
         self.project = project
         self.plugins = plugins
-        self.kinds: dict[str, AssetKind] = {k.name: k for ks in
-                                            plugins.hook.register_asset_kinds() for k in ks}
+        self.kinds: dict[str, AssetKind] = plugins.asset_kinds()
         self._identities: dict[str, tuple[Generator, ModelIdentity]] = {}
         # Read once per plan, not once per asset.
         self._salt, self._default_model = project.seed_salt, project.default_model
@@ -376,7 +375,7 @@ def _from_embedded(project: Project, jp: JobPlan) -> None:
     path = project.output_dir / jp.job.output
     if not path.is_file():
         return
-    from .adopt import read_embedded  # only on fresh clones: keeps the no-op path lean
+    from .embedded import read_embedded  # only on fresh clones: keeps the no-op path lean
 
     emb = read_embedded(path)
     if emb is None:
@@ -460,6 +459,9 @@ def output_abspath(project: Project, job: Job) -> Path:
     path = (project.output_dir / job.output).resolve()
     # Validation already refuses '..'; this guards symlinked folders pointing outside.
     if os.path.commonpath([path, project.output_dir]) != str(project.output_dir):
-        raise UserError(f"output {job.output} of asset {job.asset_id!r} resolves outside "
-                        f"output_dir ({path})")
+        spec = job.spec
+        where = spec.where("output") if "output" in spec.explicit else spec.location
+        raise UserError([Problem(where, f"{spec.kind}.{spec.id}.output",
+                                 f"{job.output} resolves outside output_dir ({path}): "
+                                 "a symbolic link leads out of the project")])
     return path

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, UserError, toml_problem
-from .interfaces import Location, ModelConfig
+from .errors import Location, Problem, UserError
+from .interfaces import ModelConfig
 from .suggest import did_you_mean
-from .tomlpos import key_lines
+from .tomlpos import key_lines, line_of, parse
 
 CONFIG_NAME = "assetforge.toml"
 
@@ -25,8 +24,8 @@ PROJECT_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     "plugins_dir": ((str,), "", "folder of project-local plugin .py files"),
     "allow_pickle": ((bool,), False, "allow pickle weight formats (.ckpt, .pt, .bin)"),
     "default_model": ((str,), "", "model used when an asset names none"),
-    "cache_dir": ((str,), "", "content-addressed output store: a folder or an fsspec URL "
-                  "such as s3://bucket/prefix (default .assetforge/objects)"),
+    "cache_dir": ((str,), "", "output cache: a folder or an fsspec URL such as "
+                  "s3://bucket/prefix (default .assetforge/objects)"),
     "cache_options": ((dict,), {}, "storage options for a cache_dir URL (endpoint_url, …)"),
 }
 # Credentials come from the environment only: a manifest or config is committed and shared.
@@ -174,7 +173,8 @@ class Project:
         return dict(self.config.get("plugins", {}).get(plugin, {}))
 
     def where(self, *key: str) -> Location:
-        return Location(self.config_path, self.lines.get(tuple(key), 0))
+        """The line of ``key`` (or of its nearest enclosing table) in assetforge.toml."""
+        return Location(self.config_path, line_of(self.lines, key))
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the project root when inside it, for messages."""
@@ -187,6 +187,12 @@ class Project:
         """A path from the config: absolute, ``~``-expanded, or relative to the project root."""
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.root / p
+
+    def close_file_hashes(self) -> None:
+        """Drop the file-hash cache's database connection (before the file is moved)."""
+        if self._file_hasher is not None:
+            self._file_hasher.close()
+            self._file_hasher = None
 
     def hash_file(self, path: Path) -> str:
         """Tagged sha256 of a file, cached in the database by (path, size, mtime_ns, inode)."""
@@ -217,11 +223,11 @@ def load_project(path: Path | None = None) -> Project:
     """Load the project containing ``path`` (default: the working directory)."""
     root = find_root(path or Path.cwd())
     cfg_path = root / CONFIG_NAME
-    text = cfg_path.read_text(encoding="utf-8")
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise UserError([toml_problem(cfg_path, e)]) from None
+        raw = cfg_path.read_bytes()
+    except OSError as e:
+        raise UserError([Problem(Location(cfg_path), None, f"cannot read: {e}")]) from None
+    data, text = parse(cfg_path, raw)
     project = Project(root, cfg_path, data, key_lines(text))
     problems = check_config(project)
     if problems:
@@ -259,11 +265,12 @@ def check_config(project: Project) -> list[Problem]:
         if key not in TOP_LEVEL:
             problems.append(Problem(project.where(key), key,
                                     "unknown table" + did_you_mean(key, TOP_LEVEL)))
+        elif not isinstance(cfg[key], dict):
+            problems.append(Problem(project.where(key), key, "expected a table"))
+    if problems:
+        return problems
     for name, spec in (("project", PROJECT_KEYS), ("generation", GENERATION_KEYS),
                        ("policy", POLICY_KEYS)):
-        if not isinstance(cfg.get(name, {}), dict):
-            problems.append(Problem(project.where(name), name, "expected a table"))
-            continue
         problems += _check_table(project, cfg.get(name, {}), spec, (name,))
     for name, table in cfg.get("models", {}).items():
         where = project.where("models", name)
@@ -273,21 +280,25 @@ def check_config(project: Project) -> list[Problem]:
             problems.append(Problem(where, f"models.{name}.source",
                                     "missing: a local folder, a .safetensors file, a hub id "
                                     "or builtin:tiny-sd15"))
-    allowed = cfg.get("policy", {}).get("allowed_licenses") if isinstance(
-        cfg.get("policy"), dict) else None
+    for section in ("kinds", "plugins"):
+        for name, table in cfg.get(section, {}).items():
+            if not isinstance(table, dict):
+                problems.append(Problem(project.where(section, name), f"{section}.{name}",
+                                        "expected a table"))
+    if problems:  # the checks below read settings of the types just checked
+        return problems
+    threads = project.generation.get("threads")
+    if isinstance(threads, int) and threads < 0:
+        problems.append(Problem(project.where("generation", "threads"), "generation.threads",
+                                "must be 0 (torch's default) or more"))
+    problems += _check_paths(project)
+    allowed = cfg.get("policy", {}).get("allowed_licenses")
     if isinstance(allowed, list) and not all(isinstance(x, str) and x for x in allowed):
         problems.append(Problem(project.where("policy", "allowed_licenses"),
                                 "policy.allowed_licenses", "expected a list of licence names"))
-    executor = cfg.get("executor", {})
-    if not isinstance(executor, dict):
-        problems.append(Problem(project.where("executor"), "executor", "expected a table"))
-    elif not isinstance(executor.get("name", ""), str):
+    if not isinstance(cfg.get("executor", {}).get("name", ""), str):
         problems.append(Problem(project.where("executor", "name"), "executor.name",
                                 "expected a string: local, or an executor a plugin registers"))
-    out = project.setting("output_dir")
-    if isinstance(out, str) and not inside(project.root, project.root / out):
-        problems.append(Problem(project.where("project", "output_dir"), "project.output_dir",
-                                "must stay inside the project folder"))
     opts = project.setting("cache_options")
     for key in opts if isinstance(opts, dict) else ():
         if key.lower() in SECRET_OPTIONS:
@@ -306,10 +317,86 @@ def check_config(project: Project) -> list[Problem]:
     return problems
 
 
+def _check_paths(project: Project) -> list[Problem]:
+    """Folders, files and globs of [project]: inside the project, and short enough for the
+    file system they are on."""
+    problems = []
+
+    def bad(key: str, message: str) -> None:
+        problems.append(Problem(project.where("project", key), f"project.{key}", message))
+
+    for key in ("output_dir", "database", "cache_dir", "plugins_dir"):
+        value = project.setting(key)
+        msg = path_too_long(project.resolve_path(value)) if value else None
+        if msg:
+            bad(key, msg)
+    if problems:
+        return problems
+    if not inside(project.root, project.root / project.setting("output_dir")):
+        bad("output_dir", "must stay inside the project folder")
+    if not project.setting("database").strip() or project.setting("database").endswith("/"):
+        bad("database", "must name a file, e.g. .assetforge/assetforge.db")
+    for i, pattern in enumerate(project.config.get("project", {}).get("manifests", [])
+                                if isinstance(project.setting("manifests"), list) else []):
+        if not isinstance(pattern, str):
+            problems.append(Problem(project.where("project", "manifests"),
+                                    f"project.manifests.{i}", "expected a string (a glob such "
+                                    f"as 'manifests/**/*.toml'), got {type(pattern).__name__}"))
+    for pattern in project.manifest_globs:
+        if not isinstance(pattern, str):
+            continue
+        if not pattern.strip():
+            bad("manifests", "an empty glob; use e.g. 'manifests/**/*.toml'")
+        elif Path(pattern).is_absolute() or pattern.startswith("~"):
+            bad("manifests", f"{pattern!r}: globs are relative to the project folder")
+        elif ".." in Path(pattern).parts:
+            bad("manifests", f"{pattern!r}: must stay inside the project folder (no '..')")
+    return problems
+
+
+def fs_limits(path: Path) -> tuple[int, int]:
+    """(longest file name, longest path) in bytes on the file system holding ``path`` (or its
+    nearest existing parent); POSIX minimums where the system cannot tell."""
+    probe = path
+    while not os.path.exists(probe) and probe != probe.parent:  # False for a too-long path
+        probe = probe.parent
+    key = str(probe)
+    hit = _FS_LIMITS.get(key)
+    if hit is None:
+        try:
+            hit = (os.pathconf(probe, "PC_NAME_MAX"), os.pathconf(probe, "PC_PATH_MAX"))
+        except (OSError, ValueError, AttributeError):  # no pathconf (Windows)
+            hit = (255, 4096 if os.name != "nt" else 260)
+        _FS_LIMITS[key] = hit
+    return hit
+
+
+_FS_LIMITS: dict[str, tuple[int, int]] = {}
+
+
+def path_too_long(path: Path, base: Path | None = None,
+                  limits: tuple[int, int] | None = None) -> str | None:
+    """Why ``path`` cannot exist on its file system (a name or the whole path too long),
+    or None. ``base``: the folder whose file system decides (default: the path's own);
+    ``limits``: its ``fs_limits``, when the caller has them."""
+    name_max, path_max = limits or fs_limits(base or path)
+    full = os.fsencode(path)
+    if len(full) < min(name_max, path_max):  # the usual case: nothing can be too long
+        return None
+    for part in Path(path).parts:
+        size = len(os.fsencode(part))
+        if size > name_max:
+            return (f"a file or folder name of {size} bytes; this file system allows "
+                    f"{name_max}")
+    if len(full) >= path_max:
+        return f"a path of {len(full)} bytes; this file system allows {path_max - 1}"
+    return None
+
+
 def inside(root: Path, path: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
         return True
-    except ValueError:
+    except (ValueError, OSError):  # outside, or a path no file system can hold
         return False
 

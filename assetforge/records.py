@@ -2,14 +2,120 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
 from pathlib import Path
 from typing import NamedTuple
+
+from .errors import Location, Problem, UserError
 
 # Record statuses whose row describes an output file that exists (or existed) on disk.
 OUTPUT_STATUSES = ("ok", "restored", "adopted")
 # Must equal the newest Alembic revision; tests/test_store.py checks it does.
 HEAD_REVISION = "0003"
+
+
+SQLITE_HEADER = b"SQLite format 3\0"
+TABLES = ("alembic_version", "builds", "generations", "verifications", "file_hashes")
+REPAIR_HINT = ("run 'assetforge repair' to keep it beside as a .damaged file and rebuild the "
+               "records from the outputs")
+
+NEWER = "written by a newer AssetForge"
+NEWER_HINT = ("upgrade AssetForge to use it, or run 'assetforge repair' to keep it beside and "
+              "start new records from the outputs")
+
+
+class DatabaseDamaged(UserError):
+    """The build database cannot be used as it is: says what is wrong and what to run."""
+
+    def __init__(self, path: Path, what: str, hint: str = REPAIR_HINT):
+        self.path, self.what = path, what
+        super().__init__([Problem(Location(path), None, f"build database unusable: {what}; "
+                                                        f"{hint}")])
+
+
+def known_revisions() -> list[str]:
+    """Alembic revisions this AssetForge ships, oldest first (read from the versions folder)."""
+    folder = Path(__file__).parent / "migrations" / "versions"
+    found = []
+    for path in sorted(folder.glob("*.py")):
+        m = re.search(r'^revision\s*=\s*["\']([^"\']+)["\']', path.read_text("utf-8"), re.M)
+        if m:
+            found.append(m.group(1))
+    return found
+
+
+def diagnose(db: Path) -> str | None:
+    """What is wrong with the database file, or None when it is usable (or not there yet).
+
+    Cheap (a header read and one read-only query of the schema), so every command that opens
+    the database runs it first: damage is named instead of surfacing as a traceback.
+    """
+    try:
+        st = os.stat(db)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if db.is_dir():
+        return "a folder is where the database file should be"
+    if st.st_size == 0:
+        return None  # an empty file is a database not yet created
+    try:
+        with open(db, "rb") as f:
+            head = f.read(100)
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if not head.startswith(SQLITE_HEADER):
+        return "not an SQLite database (its first bytes are something else)"
+    if len(head) < 100:
+        return f"truncated to {st.st_size} bytes"
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    if page_size < 512 or page_size & (page_size - 1):
+        return "its header is damaged"
+    if head[24:28] == head[92:96] and st.st_size < pages * page_size:
+        return f"truncated: {st.st_size} bytes where its header says {pages * page_size}"
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error as e:
+        return f"cannot be opened ({e})"
+    try:
+        tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            return None  # created, not migrated yet
+        revision = None
+        if "alembic_version" in tables:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            revision = row[0] if row else None
+        if revision not in (None, HEAD_REVISION) and revision not in known_revisions():
+            return (f"{NEWER} (schema revision {revision}; this AssetForge knows revisions up "
+                    f"to {HEAD_REVISION}) and is never migrated down")
+        missing = [t for t in TABLES if t not in tables
+                   and not (t == "verifications" and revision == "0001")]  # added by 0002
+        if missing:
+            return f"table {', '.join(missing)} missing"
+    except sqlite3.DatabaseError as e:
+        return f"damaged ({e})"
+    finally:
+        conn.close()
+    return None
+
+
+def check_database(db: Path) -> None:
+    """Raise ``DatabaseDamaged`` naming what is wrong, unless the database is usable."""
+    what = diagnose(db)
+    if what is not None:
+        raise DatabaseDamaged(db, what, NEWER_HINT if what.startswith(NEWER) else REPAIR_HINT)
+
+
+def damage_error(db: Path, error: BaseException) -> DatabaseDamaged:
+    """A ``DatabaseDamaged`` for an SQLite error met while using ``db`` (damage found late:
+    a garbled page the header check cannot see)."""
+    return DatabaseDamaged(db, diagnose(db) or f"damaged ({error})")
 
 
 class LastBuild(NamedTuple):
@@ -48,6 +154,7 @@ def schema_revision(db: Path) -> str | None:
 
 def latest_builds(db: Path) -> dict[str, LastBuild]:
     """job id → its newest ok/restored/adopted record. Empty for a database not created yet."""
+    check_database(db)  # planning starts here: name damage before anything reads records
     conn = _connect(db)
     if conn is None:
         return {}
@@ -56,24 +163,16 @@ def latest_builds(db: Path) -> dict[str, LastBuild]:
             "SELECT job_id, recipe_hash, output_path, output_hash, output_size, output_mtime_ns, id"
             " FROM generations WHERE id IN (SELECT MAX(id) FROM generations"
             f" WHERE status IN {OUTPUT_STATUSES} GROUP BY job_id)").fetchall()
-    except sqlite3.OperationalError:
-        return {}
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return {}  # created, not migrated yet
+        raise damage_error(db, e) from None
+    except sqlite3.DatabaseError as e:
+        raise damage_error(db, e) from None
     finally:
         conn.close()
     make = LastBuild._make
     return {r[0]: make(r) for r in rows}
-
-
-def recipe_json(db: Path, record_id: int) -> str | None:
-    conn = _connect(db)
-    if conn is None:
-        return None
-    try:
-        row = conn.execute("SELECT recipe_json FROM generations WHERE id=?",
-                           (record_id,)).fetchone()
-        return row[0] if row else None
-    finally:
-        conn.close()
 
 
 def recipe_jsons(db: Path, record_ids: list[int]) -> dict[int, str]:

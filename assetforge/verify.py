@@ -147,7 +147,7 @@ def environment_diff(original: dict[str, Any] | None, now: dict[str, Any]) -> di
 
 
 def _reference_bytes(builder: Any, jp: JobPlan) -> bytes | None:
-    """The recorded output's bytes: the file when it is intact, else the object store's copy."""
+    """The recorded output's bytes: the file when it is intact, else the output cache's copy."""
     assert jp.last is not None
     path = builder.project.output_dir / jp.last.output_path
     try:
@@ -176,7 +176,7 @@ def regenerate_one(builder: Any, jp: JobPlan, scratch: Path) -> RegenCheck:
                      record_id=last.record_id)
     expected = _reference_bytes(builder, jp)
     if expected is None:
-        res.detail = "the recorded output is neither on disk nor in the object store"
+        res.detail = "the recorded output is neither on disk nor in the output cache"
         return res
     attempt = _Attempt()
     try:

@@ -47,25 +47,24 @@ def generation_count(root: Path) -> int:
 
 
 def unvalidated_specs(root: Path, manifest: str) -> dict[str, Any]:
-    """AssetSpecs of ``manifest`` (written to manifests/game.toml) with kind defaults merged as
-    the core merges them, by id, *without* validation: for calling a plugin's hooks directly on
-    values the core would reject."""
+    """AssetSpecs of ``manifest`` (written to manifests/game.toml), built by the core's own
+    spec builder (kind defaults merged as for a build), by id, *without* validation: for
+    calling a plugin's hooks directly on values the core would reject."""
     import textwrap
     import tomllib
 
-    from assetforge.builtin_kinds import COMMON_DEFAULTS
-    from assetforge.interfaces import AssetSpec, SourceFile
+    from assetforge.interfaces import SourceFile
+    from assetforge.manifest import kind_bases, make_spec
+    from assetforge.plugins import load_plugins
     from assetforge.project import load_project
 
     project = load_project(root)
+    kinds = load_plugins(project).asset_kinds()
+    bases = kind_bases(kinds, project.config.get("kinds", {}))
     path = root / "manifests" / "game.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = textwrap.dedent(manifest)
     path.write_text(text)
-    out = {}
-    for kind, table in tomllib.loads(text).items():
-        for asset_id, entry in table.items():
-            fields = {**COMMON_DEFAULTS, **project.kind_defaults(kind), **entry}
-            out[asset_id] = AssetSpec(asset_id, kind, fields, SourceFile(path, text),
-                                      frozenset(entry))
-    return out
+    source = SourceFile(path, text)
+    return {asset_id: make_spec(asset_id, kind, entry, source, bases)
+            for kind, table in tomllib.loads(text).items() for asset_id, entry in table.items()}

@@ -33,6 +33,21 @@ def test_every_hook_is_documented(hook):
 
 
 @pytest.mark.parametrize("hook", hook_names())
+def test_every_hook_section_shows_its_signature(hook):
+    """The section's signature line has the spec's parameter names and return annotation."""
+    import inspect
+
+    from assetforge import hookspecs
+
+    spec = getattr(hookspecs, hook)
+    signature = (f"`{hook}({', '.join(inspect.signature(spec).parameters)}) -> "
+                 f"{spec.__annotations__['return']}`")
+    guide = (REPO / "docs" / "plugins.md").read_text()
+    section = re.split(rf"^### `?{hook}`?\s*$", guide, flags=re.M)[1].split("\n### ")[0]
+    assert signature in section, f"docs/plugins.md's {hook} section lacks {signature}"
+
+
+@pytest.mark.parametrize("hook", hook_names())
 def test_every_hook_has_a_test(hook):
     tests = "\n".join(p.read_text() for p in (REPO / "tests").glob("test_*.py"))
     assert re.search(rf"def test_hook_{hook}\w*\(", tests), f"no test named test_hook_{hook}…"
@@ -52,6 +67,7 @@ class Flat:
     def handles(self, model): return model.source.startswith("flat:")
     def identify(self, model, project):  # the "weights" are the colour named in the source
         return ModelIdentity(bytes_hash(model.source.encode()), "flat")
+    def validate_scheduler(self, name, family): return None
     def recipe_fields(self, job, model): return {"fill": "solid"}
     def load(self, model, project): return model.source[5:]
     def device_of(self, loaded): return "none"

@@ -178,3 +178,40 @@ def test_sigkill_at_several_points_then_the_next_build_finishes(make_project):
         conn.close()
     assert builds == ["interrupted"] * len(kill_points) + ["finished"]
     assert made == dict.fromkeys(ids, 1)  # each output made (or recovered) exactly once
+
+
+def _adopted(root: Path) -> int:
+    db = root / ".assetforge" / "assetforge.db"
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT COUNT(*) FROM generations WHERE status = 'adopted'"
+                            ).fetchone()[0]
+
+
+def test_status_adopts_only_under_the_lock(make_project, one_torch_thread):
+    """`status` while another process holds the lock (a build recording outputs) writes no
+    records: it could otherwise adopt an output the build is recording too."""
+    import shutil
+
+    root = make_project({"manifests/a.toml": '[texture.grass]\nprompt = "grass"\n'})
+    assert CliRunner().invoke(cli, ["--project", str(root), "build"]).exit_code == 0
+    shutil.rmtree(root / ".assetforge")  # a fresh clone: outputs committed, no records
+    (root / ".assetforge").mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom assetforge.lock import ProjectLock\n"
+         "from pathlib import Path\nfrom assetforge.project import load_project\n"
+         "lock = ProjectLock(load_project(Path(sys.argv[1])), 'build').acquire()\n"
+         "print('held', flush=True)\nsys.stdin.read()\nlock.release()\n", str(root)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert holder.stdout.readline() == "held\n"  # blocks until the lock is held
+        res = CliRunner().invoke(cli, ["--project", str(root), "status"])
+        assert res.exit_code == 0 and "up-to-date  grass" in res.output, res.output
+        assert _adopted(root) == 0
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    res = CliRunner().invoke(cli, ["--project", str(root), "status"])
+    assert res.exit_code == 0 and "up-to-date  grass" in res.output
+    assert _adopted(root) == 1

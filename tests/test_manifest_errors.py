@@ -75,7 +75,44 @@ CASES = [
     ("model without source", {"assetforge.toml+": '\n[models.other]\npath = "x"\n'},
      "assetforge.toml", "[models.other]", "models.other.source: missing"),
     ("not utf-8", {"manifests/b.toml": b"[texture.wall]\nprompt = \"\xff\xfe\"\n"},
-     "manifests/b.toml", None, "not UTF-8 text"),
+     "manifests/b.toml", "prompt", "not UTF-8 text: byte 0xff at column 11"),
+    # Limits and malformed files (issue 11): each located, none a traceback.
+    ("config not utf-8", {"assetforge.toml": BASE_CONFIG.encode().replace(b'"testgame"', b'"test\xc3("')},
+     "assetforge.toml", "name = ", "not UTF-8 text: byte 0xc3 at column 13"),
+    ("deep nesting", {"manifests/b.toml": '[texture.wall]\nprompt = "w"\ntags = ' + "[" * 400 + "]" * 400 + "\n"},
+     "manifests/b.toml", "tags", "nested deeper than 32 levels"),
+    ("deep nesting in config", {"assetforge.toml+": "\n[plugins.x]\ny = " + "[" * 40 + "]" * 40 + "\n"},
+     "assetforge.toml", "y = [[", "nested deeper than 32 levels"),
+    ("id too long", {"manifests/b.toml": f'[texture.{"w" * 300}]\nprompt = "w"\n'},
+     "manifests/b.toml", "[texture.", "name of 300 characters; the limit is 128"),
+    ("giant table name", {"manifests/b.toml": f'[texture.{"w" * 1_000_000}]\nprompt = "w"\n'},
+     "manifests/b.toml", "[texture.", "the limit is 128"),
+    ("output name too long", {"manifests/b.toml": f'[texture.wall]\nprompt = "w"\noutput = "{"o" * 300}.png"\n'},
+     "manifests/b.toml", "output", "texture.wall.output: writes ooo"),
+    ("view name too long", {"manifests/b.toml": f'[character.hero]\nprompt = "h"\nviews = ["{"v" * 300}"]\n'},
+     "manifests/b.toml", "views", "this file system allows"),
+    ("NUL in output", {"manifests/b.toml": '[texture.wall]\nprompt = "w"\noutput = "a\\u0000b.png"\n'},
+     "manifests/b.toml", "output", "texture.wall.output: contains a NUL character"),
+    ("huge string", {"manifests/b.toml": f'[texture.wall]\nprompt = "{"w" * 200_000}"\n'},
+     "manifests/b.toml", "prompt", "texture.wall.prompt: string of 200,000 characters; the limit is 100,000"),
+    ("unterminated string at end", {"manifests/b.toml": '[texture.wall]\nprompt = "w'},
+     "manifests/b.toml", "prompt", "invalid TOML: Unterminated string (the string that starts here"),
+    ("unterminated multi-line string", {"manifests/b.toml": '[texture.wall]\nprompt = """w\n\nmore\n'},
+     "manifests/b.toml", "prompt", "the multi-line string that starts here is never closed"),
+    ("unterminated table header", {"manifests/b.toml": '\n\n[texture.wall'},
+     "manifests/b.toml", "[texture.wall", "the table header that starts here is never closed"),
+    ("default_model not a string", {"assetforge.toml": BASE_CONFIG.replace('seed_salt = "test"', "default_model = 5")},
+     "assetforge.toml", "default_model", "project.default_model: expected a string, got int"),
+    ("absolute manifest glob", {"assetforge.toml": BASE_CONFIG.replace('seed_salt = "test"', 'manifests = "/tmp/**/*.toml"')},
+     "assetforge.toml", "manifests", "project.manifests: '/tmp/**/*.toml': globs are relative"),
+    ("empty manifest glob", {"assetforge.toml": BASE_CONFIG.replace('seed_salt = "test"', 'manifests = ""')},
+     "assetforge.toml", "manifests", "project.manifests: an empty glob"),
+    ("non-string manifest glob", {"assetforge.toml": BASE_CONFIG.replace('seed_salt = "test"', 'manifests = ["manifests/*.toml", 5]')},
+     "assetforge.toml", "manifests", "project.manifests.1: expected a string"),
+    ("missing plugins_dir", {"assetforge.toml": BASE_CONFIG.replace('seed_salt = "test"', 'plugins_dir = "nope"')},
+     "assetforge.toml", "plugins_dir", "project.plugins_dir: no folder"),
+    ("kinds not a table", {"assetforge.toml+": "\n[plugins]\nseamless = 3\n"},
+     "assetforge.toml", "seamless = 3", "plugins.seamless: expected a table"),
 ]
 
 
@@ -95,7 +132,9 @@ def built(tmp_path_factory, request):
 def _line_of(text: str | bytes, needle: str | None) -> int:
     if needle is None:
         return 0
-    lines = text.splitlines() if isinstance(text, str) else text.decode().splitlines()
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    lines = text.split("\n")
     return next(i for i, line in enumerate(lines, 1) if needle in line)
 
 

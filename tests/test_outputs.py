@@ -64,3 +64,17 @@ def test_png_embeds_recipe_and_is_deterministic(tmp_path):
     plain = tmp_path / "plain.png"
     im.save(plain)
     assert read_embedded_recipe(plain) is None
+
+
+def test_outputs_get_the_users_file_mode(tmp_path):
+    """An output is created like any file of the user (0666 less the umask), not 0600."""
+    import stat
+
+    from assetforge.outputs import FILE_MODE
+
+    written = write_atomic(tmp_path / "a.png", b"png")
+    mode = stat.S_IMODE(written.path.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == FILE_MODE == 0o666 & ~umask
+    assert mode & 0o044 or umask & 0o044  # readable by group/others unless the umask says no

@@ -16,6 +16,7 @@ from .common import (
     TTYProgress,
     emit,
     fail,
+    json_output,
     lock_project,
     open_project,
     project_builder,
@@ -98,6 +99,7 @@ def build(ctx: click.Context, asset_ids: tuple[str, ...], dry_run: bool, force: 
     """
     from ..engine import Builder
 
+    json_output(ctx, as_json)
     project = open_project(ctx)
     only = list(asset_ids) or None
     if check:
@@ -184,7 +186,11 @@ def _add_checks(project: Any, result: Any, data: dict[str, Any]) -> None:
 @click.option("--explain/--no-explain", default=True, help="Show why assets are stale.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool, explain: bool) -> None:
-    """Show each asset's plan status: new, changed, missing, modified, up-to-date."""
+    """Show each asset's plan status: new, changed, missing, modified, up-to-date.
+
+    Records outputs that carry their recipe (a fresh clone) unless a build holds the lock.
+    """
+    json_output(ctx, as_json)
     with project_builder(ctx) as builder:
         plan = builder.plan()
     counts = plan.counts()

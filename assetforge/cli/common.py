@@ -28,13 +28,25 @@ state = _State()
 
 
 def fail(err: UserError) -> None:
-    """Report a user mistake without a traceback and exit 2."""
+    """Report a user mistake without a traceback and exit 2. A command run with ``--json``
+    (``json_output``) also prints the errors as one JSON object: its stdout is JSON always."""
     for p in err.problems:
         click.echo(f"error: {p}", err=True)
     n = len(err.problems)
     if n > 1:
         click.echo(f"{n} errors; nothing was built", err=True)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and (ctx.find_root().obj or {}).get("json"):
+        emit({"errors": [{"file": str(p.location.file) if p.location else None,
+                          "line": p.location.line if p.location else None,
+                          "key": p.key, "message": p.message, "text": str(p)}
+                         for p in err.problems]})
     sys.exit(EXIT_USAGE)
+
+
+def json_output(ctx: click.Context, as_json: bool) -> None:
+    """Note that this command prints JSON, so ``fail`` prints its errors as JSON too."""
+    ctx.find_root().ensure_object(dict)["json"] = as_json
 
 
 def open_project(ctx: click.Context) -> Project:

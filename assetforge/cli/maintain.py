@@ -16,6 +16,7 @@ from .common import (
     EXIT_OK,
     emit,
     fail,
+    json_output,
     lock_project,
     open_project,
     project_builder,
@@ -122,6 +123,7 @@ def verify(ctx: click.Context, asset_ids: tuple[str, ...], regenerate: bool, sam
     """
     from ..verify import verify as run_verify
 
+    json_output(ctx, as_json)
     if sample is not None and not regenerate:
         fail(UserError("--sample needs --regenerate"))
     with project_builder(ctx) as builder:

@@ -22,7 +22,10 @@ def _records(ctx: click.Context, asset_id: str) -> tuple[Project, list[Any]]:
     project = open_project(ctx)
     if not project.database.exists():
         return project, []
-    store = Store(project.database)
+    try:
+        store = Store(project.database)
+    except UserError as e:  # a damaged database: say so, and what to run
+        fail(e)
     try:
         return project, store.history(asset_id)
     finally:
@@ -113,15 +116,19 @@ def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
     except UserError:
         pass  # outside a project: entry-point plugins only
     try:
-        infos = load_plugins(project).info()
+        plugins = load_plugins(project, strict=False)  # list what loads; report the rest
     except UserError as e:
         fail(e)
+    infos = plugins.info()
     if as_json:
         emit([{"name": i.name, "version": i.version, "source": i.source,
-               "hooks": list(i.hooks)} for i in infos])
-        return
-    for i in infos:
-        click.echo(f"{i.name} {i.version}  [{i.source}]\n    hooks: {', '.join(i.hooks)}")
+               "hooks": list(i.hooks)} for i in infos]
+             + [{"name": f.name, "error": str(f.problem())} for f in plugins.failures])
+    else:
+        for i in infos:
+            click.echo(f"{i.name} {i.version}  [{i.source}]\n    hooks: {', '.join(i.hooks)}")
+    if plugins.failures:
+        fail(UserError([f.problem() for f in plugins.failures]))
 
 
 COMMANDS = [show, history, plugins_cmd]

@@ -1,0 +1,136 @@
+"""``assetforge repair``: a damaged build database kept beside, and new records from the disk.
+
+Nothing in the database is needed to know what was built: every output PNG carries its recipe
+and recipe hash (``embedded.py``), and the output cache (``ObjectStore``) keeps earlier outputs
+with their recipe refs. So repair moves the damaged file (and its ``-wal``/``-shm``) aside as
+``<name>.damaged-<time>``, creates a new database, and
+
+* records every output whose file proves its recipe as ``adopted`` (as a fresh clone does),
+  so the next build generates none of them;
+* gives every cached object a recipe ref it lacks (read from the object's own recipe chunk),
+  so a stale job whose recipe was built before is restored, not generated.
+
+Build history (failed attempts, timings, verifications) lives only in the damaged file.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .project import Project
+from .records import diagnose
+
+
+@dataclass
+class RepairReport:
+    damage: str | None  # what was wrong (None: the database was sound)
+    repaired: bool = False
+    moved: list[Path] = field(default_factory=list)  # the damaged files, where they are now
+    adopted: int = 0  # outputs recorded from their embedded recipes
+    stale: int = 0  # of those, outputs of an older recipe (the next build rebuilds them)
+    unproven: int = 0  # outputs on disk without a readable recipe (replaced by the next build)
+    missing: int = 0  # jobs with no output on disk
+    refs: int = 0  # recipe refs the output cache regained
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"damage": self.damage, "repaired": self.repaired,
+                "moved": [str(p) for p in self.moved], "adopted": self.adopted,
+                "stale": self.stale, "unproven": self.unproven, "missing": self.missing,
+                "cache_refs_restored": self.refs}
+
+
+def integrity(db: Path) -> str | None:
+    """What a full read of the database finds wrong (``diagnose`` plus SQLite's
+    ``quick_check`` of every page), or None. Reads the whole file: for ``repair``, not for
+    every command."""
+    what = diagnose(db)
+    if what is not None or not db.is_file() or db.stat().st_size == 0:
+        return what
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as e:
+        return f"damaged ({e})"
+    return None if rows == ["ok"] else "damaged pages (" + "; ".join(rows) + ")"
+
+
+def move_aside(db: Path, now: datetime | None = None) -> list[Path]:
+    """Rename ``db`` and its ``-wal``/``-shm`` to ``<db>.damaged-<UTC time>[-wal|-shm]``."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    target = db.with_name(f"{db.name}.damaged-{stamp}")
+    n = 1
+    while os.path.lexists(target):
+        n += 1
+        target = db.with_name(f"{db.name}.damaged-{stamp}-{n}")
+    moved = []
+    for suffix in ("", "-wal", "-shm"):
+        src = db.with_name(db.name + suffix)
+        if os.path.lexists(src):
+            dst = target.with_name(target.name + suffix)
+            os.replace(src, dst)
+            moved.append(dst)
+    return moved
+
+
+def relink_cache(project: Project) -> int:
+    """Give each cached output the recipe ref it lacks, from the recipe inside it."""
+    from .embedded import read_embedded
+    from .objects import ObjectStore
+
+    store = ObjectStore(project.cache_dir)
+    added = 0
+    for obj in store.objects():
+        found = read_embedded(obj.path)
+        if found is None:
+            continue
+        try:
+            if store.ref(found.recipe_hash) is None:
+                store.set_ref(found.recipe_hash, obj.hash)
+                added += 1
+        except (OSError, ValueError):
+            continue  # a read-only shared cache, or a hash not of our form: nothing to add
+    return added
+
+
+def repair(project: Project, plugins: Any = None, *, force: bool = False) -> RepairReport:
+    """Repair ``project``'s database (the caller holds the project lock). A sound database
+    is left alone unless ``force``. Manifests are validated first: a manifest error raises
+    ``UserError`` with everything as it was."""
+    from .adopt import adopt
+    from .db import Store
+    from .manifest import load_specs
+    from .plan import make_plan
+    from .plugins import load_plugins
+
+    db = project.database
+    report = RepairReport(integrity(db))
+    if report.damage is None and not force:
+        return report
+    plugins = plugins or load_plugins(project)
+    specs = load_specs(project, plugins)
+    project.close_file_hashes()  # its connection would follow the renamed file
+    report.moved = move_aside(db)
+    store = Store(db)
+    try:
+        plan = make_plan(project, plugins, specs, restore=False)
+        jobs = [jp for jp in plan.jobs() if jp.status != "error"]
+        proven = [jp for jp in jobs if jp.embedded is not None]
+        report.stale = sum(1 for jp in proven if jp.status != "up-to-date")
+        report.unproven = sum(1 for jp in jobs if jp.embedded is None
+                              and (project.output_dir / jp.job.output).is_file())
+        report.missing = sum(1 for jp in jobs if not (project.output_dir / jp.job.output)
+                             .is_file())
+        report.adopted = adopt(project, store, proven)
+        report.refs = relink_cache(project)
+    finally:
+        store.close()
+    report.repaired = True
+    return report
