@@ -238,3 +238,29 @@ def test_workers_that_cannot_start_fail_their_jobs_clearly(make_project, ray_add
     assert len(errors) == 5
     assert all("ray: " in e and "this worker image lacks something" in e for e in errors)
     assert {s for _j, s in _rows(root)} == {"failed"}
+
+
+GRAPH = """\
+[texture.wall]
+prompt = "a brick wall"
+maps = ["normal"]
+
+[texture.wall_mossy]
+prompt = "a mossy brick wall"
+init_image = "@wall"
+strength = 0.6
+"""
+
+
+def test_a_graph_builds_to_the_same_bytes_on_ray(make_project, ray_address, one_torch_thread):
+    """An img2img dependent and a derived PBR map: Ray gives the local executor's bytes."""
+    local = make_project({"manifests/a.toml": GRAPH}, config=CONFIG, name="graph_local")
+    remote = make_project({"manifests/a.toml": GRAPH}, config=CONFIG, name="graph_ray")
+    assert run_cli(local, "build").exit_code == 0
+    res = run_cli(remote, "build", "--executor", "ray", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["summary"]["built"] == 2
+    assert sorted(_outputs(remote)) == ["wall.png", "wall_mossy.png", "wall_normal.png"]
+    assert _outputs(remote) == _outputs(local)
+    res = run_cli(remote, "build", "--executor", "ray")
+    assert res.exit_code == 0 and "0 built, 2 up to date, 0 failed" in res.output

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 TABLE = "controlnets"
 OPTIONS = {"source": ("builtin", "folder", "file", "pickle", "hub"),
-           "config": ("file", "pickle"), "family": ("file", "pickle")}
+           "config": ("file", "pickle"), "family": ("file", "pickle"),
+           "license": ("builtin", "folder", "file", "pickle", "hub")}  # recorded, not hashed
 FAMILIES = ("sd15", "sd2", "sdxl")  # the families StableDiffusion(XL)ControlNetPipeline serve
 _WEIGHTS_PATTERNS = ["config.json", "*.safetensors", "*.safetensors.index.json"]
 _PICKLE_PATTERNS = ["*.bin", "*.bin.index.json"]
