@@ -44,8 +44,8 @@ def _adopt(project: Project, store: Any, jobs: list[JobPlan]) -> int:
     are skipped."""
     from .db import Generation
     from .hashing import bytes_hash, canonical_json
-    from .objects import open_store
     from .records import LastBuild, latest_builds
+    from .stores import open_store
 
     objects = open_store(project)
     recorded = latest_builds(project.database)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .entrypoints import version as dist_version
 from .errors import PluginError, Problem, UserError
-from .executors import Executor, ExecutorSession, Rendered, WorkerRenderer, portable
+from .executors import Executor, ExecutorSession, Rendered, portable
 from .hashing import bytes_hash, canonical_json, file_sha256, json_hash, untag
 from .hookspecs import hookimpl
 from .interfaces import (
@@ -38,6 +38,7 @@ from .licenses import front_matter_license, safetensors_license
 from .project import Project
 from .suggest import did_you_mean
 from .tomlpos import TomlFile, key_lines, toml_problem
+from .worker import WorkerRenderer
 
 __all__ = [
     # the hook marker

@@ -91,7 +91,8 @@ def render_candidates(builder: Builder, plan: Plan,
     todo = candidate_plans(builder, plan)
     if not todo:
         return 0, []
-    from .engine import _Attempt, environment
+    from .engine import _Attempt
+    from .environment import environment
 
     build_id = builder.store.start_build("candidates")
     errors: list[str] = []

@@ -10,10 +10,8 @@ instead of generated, and a build killed between the write and its record recove
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -21,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .entrypoints import version
+from .environment import environment
 from .errors import PluginError, UserError
 from .hashing import canonical_json
 from .interfaces import CheckResult, GenerationContext, Generator
@@ -113,29 +111,6 @@ class ModelCache:
         return self._loaded[key]
 
 
-def environment(device: str) -> dict[str, Any]:
-    """What can differ between machines without changing the recipe: recorded, not hashed."""
-    env: dict[str, Any] = {**_process_environment(), "device": device}
-    torch = sys.modules.get("torch")
-    if torch is not None:  # CPU results depend on the intra-op thread count (by a grey level)
-        env["torch_threads"] = torch.get_num_threads()
-    return env
-
-
-@functools.cache
-def _process_environment() -> dict[str, str]:
-    """Once per process (16 ms a job otherwise): libraries do not change under a running one."""
-    import platform  # here, not at the top: a no-op build never records an environment
-
-    env = {"python": platform.python_version(), "platform": platform.platform(),
-           "host": platform.node()}
-    for dist in ("assetforge", "torch", "diffusers", "transformers", "peft", "spandrel"):
-        found = version(dist)
-        if found is not None:
-            env[dist] = found
-    return env
-
-
 def _to_build(jp: JobPlan, force: bool) -> bool:
     if jp.status in ("up-to-date", "error", "stale"):  # stale: waits for an input
         return False
@@ -191,7 +166,7 @@ class Builder:
     @property
     def objects(self) -> ObjectStore:
         """The output store: a local folder, or a remote one for a ``cache_dir`` URL."""
-        from .objects import open_store  # not needed by a no-op build
+        from .stores import open_store  # not needed by a no-op build
 
         return open_store(self.project)
 

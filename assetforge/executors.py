@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import Problem, UserError
@@ -125,27 +124,3 @@ def portable(jp: JobPlan) -> JobPlan:
     """``jp`` without what only the driver needs or can hold (its record, the generator
     object): what a remote executor ships to a worker."""
     return dataclasses.replace(jp, generator=None, last=None, embedded=None)
-
-
-class WorkerRenderer:
-    """Renders jobs in a worker process exactly as the local executor does.
-
-    Loads the project (and its plugins: installed ones, and the project's plugin folder)
-    once; keeps loaded models warm across jobs. Never opens the object store or the records.
-    """
-
-    def __init__(self, project_root: str):
-        from .engine import Builder
-        from .project import load_project
-
-        self.builder = Builder(load_project(Path(project_root)))
-
-    def __call__(self, jp: JobPlan) -> Rendered:
-        if jp.generator is None and jp.job.model in self.builder.project.models:
-            cfg = self.builder.project.models[jp.job.model]
-            jp.generator = self.builder.plugins.generator_for(cfg)
-        return self.builder.render_result(jp)
-
-    @property
-    def model_loads(self) -> int:
-        return self.builder.models.loads

@@ -28,12 +28,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .hashing import ALGO, bytes_hash
 
 if TYPE_CHECKING:
-    from .project import Project
+    pass
 
 # Files are written readable by the group/others the umask allows (mkstemp makes them 0600),
 # so a store on a team share can be read by every member.
@@ -55,17 +55,6 @@ class StoredObject:
     path: Path
     size: int
     mtime: float
-
-
-def open_store(project: Project) -> Any:
-    """The project's output store: an ``ObjectStore`` folder, or a ``RemoteObjectStore``
-    when ``cache_dir`` is a URL (fsspec and the backend are imported only then)."""
-    url = project.cache_url
-    if url is None:
-        return ObjectStore(project.cache_dir)
-    from .remote_cache import remote_store
-
-    return remote_store(url, project.cache_options)
 
 
 class ObjectStore:

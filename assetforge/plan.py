@@ -400,7 +400,7 @@ def mark_restorable(project: Project, jobs: list[JobPlan]) -> None:
     """
     if not jobs:
         return
-    from .objects import open_store
+    from .stores import open_store
 
     store = open_store(project)
     known = recipe_outputs(project.database, [jp.key for jp in jobs if jp.key])

@@ -40,10 +40,6 @@ def _view_suffix(spec: AssetSpec, view: str) -> str:
 def make_jobs(spec: AssetSpec, salt: str, default_model: str | None, folder: str) -> list[Job]:
     """Split an (expanded) asset into jobs, one per view; views share the seed."""
     f = spec.fields
-    if "image" in f:  # file-sourced: nothing to paint
-        from .nodes import source_jobs
-
-        return source_jobs(spec, folder)
     seed = f["seed"] if "seed" in f else derive_seed(spec.id, salt)
     prompt, negative = f["prompt"], f.get("negative_prompt", "")
     width, height, steps = f["width"], f["height"], f["steps"]

@@ -131,7 +131,7 @@ def publish_group(project: Project, files: dict[str, bytes]) -> dict[str, Writte
 def build_step(builder: Builder, jp: JobPlan, build_id: int, restored: set[str]) -> str | None:
     """Build (or restore) a step-built asset: publish its files together, then record
     one row per file; the main row keeps the file list and the step's state."""
-    from .engine import environment
+    from .environment import environment
 
     job = jp.job
     started = time.perf_counter()

@@ -168,7 +168,8 @@ def _original_environment(builder: Any, jp: JobPlan) -> dict[str, Any] | None:
 
 
 def regenerate_one(builder: Any, jp: JobPlan, scratch: Path) -> RegenCheck:
-    from .engine import _Attempt, environment
+    from .engine import _Attempt
+    from .environment import environment
 
     job, last = jp.job, jp.last
     assert last is not None

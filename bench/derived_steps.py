@@ -62,13 +62,9 @@ def timed_ms(step: Callable[[], object], runs: int) -> tuple[float, float]:
     return statistics.median(times) * 1000, min(times) * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=1024)
-    parser.add_argument("--runs", type=int, default=9)
-    args = parser.parse_args()
-
-    tex, cut = texture(args.size), sprite(args.size)
+def report(size: int = 1024, runs: int = 9) -> None:
+    """Time each derived step on a ``size``² image and print the figures (bench/graph.py too)."""
+    tex, cut = texture(size), sprite(size)
     options = MapOptions(("normal", "height", "roughness", "ao"))
     files = {name: DerivedFile(name, f"t_{name}.png", map_params(name, options, ["x", "y"]))
              for name in options.maps}
@@ -78,20 +74,28 @@ def main() -> None:
         tex.save(buf, format="PNG")
         return buf.getvalue()
 
-    baseline, baseline_best = timed_ms(png, args.runs)
-    print(f"derived steps on a {args.size}x{args.size} image, median (best) of {args.runs} runs "
+    baseline, baseline_best = timed_ms(png, runs)
+    print(f"derived steps on a {size}x{size} image, median (best) of {runs} runs "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"  {'baseline: PNG encode':24s} {baseline:8.1f} ms ({baseline_best:.1f})")
     figures = {}
     for name, file in files.items():
         # make_map reads everything from file.params; the project is not used.
-        figures[f"pbr {name}"] = timed_ms(lambda f=file: make_map(tex, f, None), args.runs)
-    figures["cutout key"] = timed_ms(lambda: key_cutout(cut, 32, 1, False), args.runs)
+        figures[f"pbr {name}"] = timed_ms(lambda f=file: make_map(tex, f, None), runs)
+    figures["cutout key"] = timed_ms(lambda: key_cutout(cut, 32, 1, False), runs)
     for name, (ms, best) in figures.items():
         print(f"  {name:24s} {ms:8.1f} ms ({best:.1f})   {ms / baseline:5.2f}x PNG encode")
     normal = figures["pbr normal"][0]
     verdict = "met" if normal <= NORMAL_TARGET_MS else "MISSED"
     print(f"normal map target <= {NORMAL_TARGET_MS:.0f} ms: {verdict} ({normal:.1f} ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args()
+    report(args.size, args.runs)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ without inputs in the same run (the baseline).
 Target: the graph no-op build <= 0.5 s. Every odd asset is file-sourced from its even
 neighbour (``image = "@t00000"``), so planning resolves 5,000 inputs and takes each input's
 hash from the upstream's record (its output's size and mtime match): no file is hashed.
+Then the cost of each derived step per 1024×1024 image (bench/derived_steps.py; target: the
+normal map <= 50 ms).
 Records are seeded directly, round by round as a build would (upstreams, then dependents),
 like bench/noop_build.py: generating 10,000 images would take far too long here.
 
@@ -120,10 +122,10 @@ def main() -> None:
         print(f"python start (same environment): {start:.3f} s")
 
         # -- derived steps per 1024² image -------------------------------------------------
-        # LEAD: the per-1024² costs of the derived steps (PBR normal/height/roughness/ao, target
-        # normal <= 50 ms; cutout "key") are measured by the pbr and cutout branches; add them
-        # here at merge, timed in this process and printed as "<step>: N ms per 1024² image".
-        print("derived steps per 1024² image: (added at merge: pbr, cutout)")
+        # -- each derived step's cost per 1024² image (target: normal map <= 50 ms) --------
+        from derived_steps import report
+
+        report(1024, args.runs)
         if results["graph"][2].get("up_to_date") != args.assets:
             sys.exit(1)
 

@@ -47,6 +47,9 @@ class Flat:
     def recipe_fields(self, job, model):
         return {}
 
+    def validate_scheduler(self, scheduler, family):
+        return None
+
     def load(self, model, project):
         return None
 

@@ -23,7 +23,10 @@ from PIL import Image
 DEMO = Path(__file__).resolve().parents[1] / "projects" / "demo"
 ESRGAN = Path("models") / "tiny-esrgan-x4.safetensors"
 BUILT_IN = {"diffusers": "assetforge-diffusers", "lora": "assetforge-lora",
-            "seamless": "assetforge-seamless", "upscale": "assetforge-upscale"}
+            "seamless": "assetforge-seamless", "upscale": "assetforge-upscale",
+            "cutout": "assetforge-cutout", "pbr": "assetforge-pbr",
+            "exports": "assetforge-exports"}
+STEP_KINDS = ("atlas", "tileset")  # built from other assets' outputs, not generated
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -35,11 +38,12 @@ def _load_demo() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     for path in sorted((DEMO / "manifests").glob("*.toml")):
         for kind, table in tomllib.loads(path.read_text()).items():
             for asset_id, fields in table.items():
-                assets[asset_id] = {"kind": kind, **config["kinds"][kind], **fields}
+                assets[asset_id] = {"kind": kind, **config["kinds"].get(kind, {}), **fields}
     return config, assets
 
 
 CONFIG, ASSETS = _load_demo()
+IMAGES = {i: a for i, a in ASSETS.items() if a["kind"] not in STEP_KINDS}
 
 
 def _expected_size(fields: dict[str, Any]) -> tuple[int, int]:
@@ -78,6 +82,12 @@ def test_the_demo_shows_every_feature_it_claims() -> None:
                for a in ASSETS.values())
     assert all("pixel_art" in a for a in ASSETS.values() if a["kind"] == "tile")
     assert len(ASSETS["hero"]["views"]) == 3
+    assert all("control" in v for v in ASSETS["hero"]["views"].values())  # pose sheets
+    assert ASSETS["hero"]["cutout"] == "key"
+    assert ASSETS["wall_mossy"]["init_image"] == "@wall_brick"  # an img2img variant
+    assert "normal" in ASSETS["floor_stone"]["maps"]
+    assert any("image" in a for a in ASSETS.values())  # a file-sourced asset
+    assert {a["kind"] for a in ASSETS.values()} >= set(STEP_KINDS)
 
 
 def test_every_asset_builds_at_its_expected_size(demo: tuple[Path, dict[str, Any]]) -> None:
@@ -86,9 +96,11 @@ def test_every_asset_builds_at_its_expected_size(demo: tuple[Path, dict[str, Any
     assert first["summary"]["built"] == len(ASSETS)
     assert {a["id"]: a["status"] for a in first["assets"]} == dict.fromkeys(ASSETS, "built")
     outputs = {a["id"]: a["outputs"] for a in first["assets"]}
-    for asset_id, fields in ASSETS.items():
+    for asset_id, fields in IMAGES.items():
         assert outputs[asset_id], asset_id
         for rel in outputs[asset_id]:
+            if rel.endswith(("_normal.png", "_height.png")):
+                continue  # derived maps: the size of their image, checked below
             with Image.open(root / "assets" / rel) as im:
                 assert im.size == _expected_size(fields), (asset_id, rel, im.size)
     # The relations the demo exists to show, stated outright as well.
@@ -105,6 +117,28 @@ def test_every_asset_builds_at_its_expected_size(demo: tuple[Path, dict[str, Any
             assert colours is not None
             assert len(colours) <= ASSETS[tile]["pixel_art"].get("colors", 16)
     assert sizes["torch"] != sizes["chest"]  # a tile's own pixel_art overrides the kind default
+    for name in ("normal", "height"):  # derived maps beside the floor, at its size
+        with Image.open(root / "assets" / "textures" / f"floor_stone_{name}.png") as im:
+            assert im.size == (stone["width"] * stone["upscale"]["factor"],
+                               stone["height"] * stone["upscale"]["factor"])
+    for view in ASSETS["hero"]["views"]:  # cut out: real alpha
+        with Image.open(root / "assets" / "characters" / f"hero_{view}.png") as im:
+            assert im.mode == "RGBA"
+            assert im.getchannel("A").getextrema() == (0, 255)
+
+
+def test_the_engine_exports_hold_every_frame_and_tile(
+        demo: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = demo
+    atlas = json.loads((root / "assets" / "atlases" / "characters.json").read_text())
+    views = list(ASSETS["hero"]["views"])
+    assert sorted(atlas["frames"]) == sorted(f"hero/{v}" for v in views)
+    assert atlas["animations"] == {"hero": [f"hero/{v}" for v in views]}
+    with Image.open(root / "assets" / "atlases" / "characters.png") as im:
+        assert (im.width, im.height) == (atlas["meta"]["size"]["w"], atlas["meta"]["size"]["h"])
+    tsx = (root / "assets" / "tilesets" / "dungeon.tsx").read_text()
+    tiles = sorted(i for i, a in ASSETS.items() if a["kind"] == "tile")
+    assert [f'name="asset" value="{t}"' in tsx for t in tiles] == [True] * len(tiles)
 
 
 def test_the_hero_has_three_distinct_views(demo: tuple[Path, dict[str, Any]]) -> None:
@@ -118,7 +152,9 @@ def test_the_hero_has_three_distinct_views(demo: tuple[Path, dict[str, Any]]) ->
     seeds = {j["recipe"]["seed"] for j in shown["jobs"]}
     assert seeds == {ASSETS["hero"]["seed"]}  # views share the character's seed
     prompts = [j["recipe"]["prompt"] for j in shown["jobs"]]
-    assert all(p.endswith(suffix) for p, suffix in zip(prompts, views.values(), strict=True))
+    assert all(p.endswith(v["suffix"]) for p, v in zip(prompts, views.values(), strict=True))
+    controls = [j["recipe"]["inputs"] for j in shown["jobs"]]  # each view: its own pose sheet
+    assert [list(c) for c in controls] == [[f"views.{v}.control.0.image"] for v in views]
 
 
 def test_plugins_reach_the_recipes(demo: tuple[Path, dict[str, Any]]) -> None:
@@ -147,8 +183,10 @@ def test_a_second_build_generates_nothing(demo: tuple[Path, dict[str, Any]]) -> 
     assert again["summary"].get("restored", 0) == 0
     assert again["summary"]["up_to_date"] == len(ASSETS)
     assert {a["status"] for a in again["assets"]} <= {"up-to-date"}
-    assert generation_count(root) == count == sum(len(a.get("views", [None]))
-                                                  for a in ASSETS.values())
+    # one record per image, per derived map, and per file a step wrote
+    assert generation_count(root) == count == (
+        sum(len(a.get("views", [None])) for a in IMAGES.values())
+        + sum(len(a.get("maps", [])) for a in IMAGES.values()) + 2 * len(ASSETS) - 2 * len(IMAGES))
     after = snapshot(root)
     assert {k: v for k, v in after.items() if k.startswith("assets")} == {
         k: v for k, v in before.items() if k.startswith("assets")}

@@ -128,9 +128,7 @@ def test_safety_classifier(make_project):
 
 FLAT_PLUGIN = '''
 from PIL import Image
-from assetforge import hookimpl
-from assetforge.hashing import bytes_hash
-from assetforge.interfaces import ModelIdentity
+from assetforge.api import ModelIdentity, bytes_hash, hookimpl
 
 class Flat:
     name = "flat"; version = "1.0"; schedulers = ("solid",)
@@ -138,6 +136,7 @@ class Flat:
     def identify(self, model, project):
         return ModelIdentity(bytes_hash(model.source.encode()), "flat")
     def recipe_fields(self, job, model): return {}
+    def validate_scheduler(self, scheduler, family): return None
     def load(self, model, project): return model.source[5:]
     def device_of(self, loaded): return "none"
     def generate(self, loaded, job, ctx):

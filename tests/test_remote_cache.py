@@ -17,8 +17,9 @@ from helpers import run_cli
 
 from assetforge.engine import Builder
 from assetforge.hashing import bytes_hash
-from assetforge.objects import collect_garbage, open_store
+from assetforge.objects import collect_garbage
 from assetforge.project import load_project
+from assetforge.stores import open_store
 
 MANIFEST = """\
 [texture.grass]

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ..hashing import bytes_hash
-from ..objects import open_store
 from ..outputs import RECIPE_CHUNK
 from ..project import Project
 from ..recipe import recipe_diff
 from ..records import OUTPUT_STATUSES
+from ..stores import open_store
 from .model import Candidate, Item, Review, Side
 
 
