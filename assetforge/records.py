@@ -52,6 +52,21 @@ def diagnose(db: Path) -> str | None:
     Cheap (a header read and one read-only query of the schema), so every command that opens
     the database runs it first: damage is named instead of surfacing as a traceback.
     """
+    what = diagnose_file(db)
+    if what is not None or not db.is_file() or db.stat().st_size == 0:
+        return what
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error as e:
+        return f"cannot be opened ({e})"
+    try:
+        return _schema_problem(conn)
+    finally:
+        conn.close()
+
+
+def diagnose_file(db: Path) -> str | None:
+    """``diagnose``'s checks of the file itself (where it is, its header, its size)."""
     try:
         st = os.stat(db)
     except FileNotFoundError:
@@ -78,10 +93,11 @@ def diagnose(db: Path) -> str | None:
         return "its header is damaged"
     if head[24:28] == head[92:96] and st.st_size < pages * page_size:
         return f"truncated: {st.st_size} bytes where its header says {pages * page_size}"
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    except sqlite3.Error as e:
-        return f"cannot be opened ({e})"
+    return None
+
+
+def _schema_problem(conn: sqlite3.Connection) -> str | None:
+    """What is wrong with an open database's schema (tables, revision), or None."""
     try:
         tables = {r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -100,8 +116,6 @@ def diagnose(db: Path) -> str | None:
             return f"table {', '.join(missing)} missing"
     except sqlite3.DatabaseError as e:
         return f"damaged ({e})"
-    finally:
-        conn.close()
     return None
 
 
@@ -153,12 +167,22 @@ def schema_revision(db: Path) -> str | None:
 
 
 def latest_builds(db: Path) -> dict[str, LastBuild]:
-    """job id → its newest ok/restored/adopted record. Empty for a database not created yet."""
-    check_database(db)  # planning starts here: name damage before anything reads records
-    conn = _connect(db)
+    """job id → its newest ok/restored/adopted record. Empty for a database not created yet.
+
+    Planning starts here, so damage is named before anything reads records: the file checks
+    of ``diagnose``, then its schema checks on the connection the query uses (one connection:
+    each one costs a schema read).
+    """
+    if not db.exists():
+        return {}
+    conn = _connect(db) if diagnose_file(db) is None else None
     if conn is None:
+        check_database(db)  # raises, naming the damage
         return {}
     try:
+        what = _schema_problem(conn)
+        if what is not None:
+            raise DatabaseDamaged(db, what, NEWER_HINT if what.startswith(NEWER) else REPAIR_HINT)
         rows = conn.execute(
             "SELECT job_id, recipe_hash, output_path, output_hash, output_size, output_mtime_ns, id"
             " FROM generations WHERE id IN (SELECT MAX(id) FROM generations"

@@ -151,6 +151,9 @@ def _lookup(spec: AssetSpec, view: str | None, key: str) -> tuple[Any, str]:
 
 def of(spec: AssetSpec, view: str | None) -> Conditions:
     """What the job for ``view`` of ``spec`` asks for (values assumed checked)."""
+    f = spec.fields
+    if "init_image" not in f and "control" not in f and not view_table(spec, view):
+        return PLAIN  # most jobs: planning asks once per job, so no three lookups
     init, init_prefix = _lookup(spec, view, "init_image")
     strength, _ = _lookup(spec, view, "strength")
     control, prefix = _lookup(spec, view, "control")

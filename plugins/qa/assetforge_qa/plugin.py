@@ -7,11 +7,10 @@ a pixel-art palette allows) and ``safety`` (a classifier). See ``config.py`` for
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assetforge.api import CheckResult, hookimpl
 
-from . import checks
 from .config import problems, settings
 
 if TYPE_CHECKING:
@@ -20,15 +19,18 @@ if TYPE_CHECKING:
     from assetforge.api import AssetSpec, GenerationContext, Problem, Project
 
 _VALIDATED: dict[str, list[Problem]] = {}  # config text -> its problems (once per config)
+_LAST: list[Any] = [None, None]  # the config dict last checked, and its problems
 
 
 @hookimpl
 def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
     """Report mistakes in ``[plugins.qa]`` (once: identical problems are merged)."""
-    key = f"{project.config_path}:{project.plugin_config('qa')!r}"
-    if key not in _VALIDATED:
-        _VALIDATED[key] = problems(project)
-    return _VALIDATED[key] or None
+    if _LAST[0] is not project.config:  # planning asks once per asset: check once per load
+        key = f"{project.config_path}:{project.plugin_config('qa')!r}"
+        if key not in _VALIDATED:
+            _VALIDATED[key] = problems(project)
+        _LAST[:] = [project.config, _VALIDATED[key]]
+    return _LAST[1] or None
 
 
 def _palette_limit(ctx: GenerationContext, max_colors: int, kinds: list[str]) -> int | None:
@@ -43,6 +45,8 @@ def _palette_limit(ctx: GenerationContext, max_colors: int, kinds: list[str]) ->
 @hookimpl
 def quality_checks(image: Image.Image, ctx: GenerationContext) -> list[CheckResult] | None:
     """Every enabled check, each with its configured severity."""
+    from . import checks  # numpy: only when an image is judged, never while planning
+
     s = settings(ctx.project)
     out: list[CheckResult] = []
 
