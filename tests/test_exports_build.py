@@ -1,8 +1,7 @@
 """Atlases and tilesets through whole ``assetforge build`` runs (real tiny model, real records).
 
-These need the asset graph (issue 7): the core plans kinds built by an ``AssetStep`` after their
-inputs, records the step's files and its state, and restores them. Until that core lands, an
-atlas is refused for having no prompt, and this module is skipped for exactly that reason.
+These exercise the asset graph: the core plans kinds built by an ``AssetStep`` after their
+inputs, records the step's files and its state, and restores them.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 from helpers import build_json, run_cli
 
 MANIFEST = """\
@@ -41,34 +39,6 @@ tile_width = 32
 tile_height = 32
 columns = 4
 """
-
-
-def _core_builds_steps() -> bool:
-    import tempfile
-
-    from assetforge.errors import UserError
-    from assetforge.manifest import load_specs
-    from assetforge.plugins import load_plugins
-    from assetforge.project import load_project
-
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "assetforge.toml").write_text('[project]\nname = "probe"\n'
-                                              'default_model = "tiny"\n[models.tiny]\n'
-                                              'source = "builtin:tiny-sd15"\n')
-        (root / "manifests").mkdir()
-        (root / "manifests" / "a.toml").write_text('[texture.x]\nprompt = "x"\n'
-                                                   '[atlas.a]\nframes = ["x"]\n')
-        project = load_project(root)
-        try:
-            load_specs(project, load_plugins(project))
-        except UserError as e:
-            return not any(p.key == "atlas.a.prompt" for p in e.problems)
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _core_builds_steps(),
-                                reason="the core does not build AssetStep kinds yet (issue 7)")
 
 
 def statuses(data: dict) -> dict[str, str]:
