@@ -26,9 +26,10 @@ from .interfaces import CheckResult, GenerationContext, Generator
 from .manifest import load_specs
 from .nodes import DerivedJob, GroupFileJob, StepJob, is_file_sourced
 from .outputs import a1111_parameters, png_bytes, write_atomic
-from .plan import AssetPlan, JobPlan, Plan, make_plan, output_abspath
+from .plan import JobPlan, Plan, make_plan, output_abspath
 from .plugins import Plugins, load_plugins
 from .project import Project, load_project
+from .results import AssetResult, BuildResult, asset_result, merge_results
 from .steps import build_step, derived_png, file_image, run_step
 
 if TYPE_CHECKING:
@@ -39,54 +40,6 @@ Progress = Callable[[int, int, str], None]
 RESTORE_BATCH = 500  # restored rows per transaction: a kill re-restores at most this many
 RESTORE_THREADS = 8  # restores are file I/O (read, write, fsync, rename): overlap the waits
 REMOTE_FETCH = 200  # objects fetched from a remote store per round of concurrent requests
-
-
-@dataclass
-class AssetResult:
-    id: str
-    status: str  # built | restored | up-to-date | failed | skipped | (a plan status on --dry-run)
-    reason: str
-    outputs: list[str]
-    errors: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"id": self.id, "status": self.status, "reason": self.reason,
-                             "outputs": self.outputs}
-        if self.errors:
-            d["errors"] = self.errors
-        return d
-
-
-@dataclass
-class BuildResult:
-    plan: Plan
-    assets: list[AssetResult]
-    dry_run: bool = False
-    stopped: bool = False  # a stop was requested (watch): remaining jobs were not run
-
-    def summary(self) -> dict[str, int]:
-        s = {"built": 0, "restored": 0, "up_to_date": 0, "failed": 0, "skipped": 0}
-        for a in self.assets:
-            key = {"built": "built", "restored": "restored", "up-to-date": "up_to_date",
-                   "failed": "failed", "error": "failed"
-                   }.get(a.status, "skipped" if not self.dry_run else None)
-            if key:
-                s[key] += 1
-        if self.dry_run:
-            s["stale"] = sum(1 for a in self.assets if a.status != "up-to-date")
-        return s
-
-    @property
-    def failed(self) -> bool:
-        return any(a.status in ("failed", "error") for a in self.assets)
-
-    @property
-    def stale(self) -> list[AssetResult]:
-        """Assets not up to date (on ``--check``/``--dry-run``: what a build would do)."""
-        return [a for a in self.assets if a.status != "up-to-date"]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"assets": [a.as_dict() for a in self.assets], "summary": self.summary()}
 
 
 class ModelCache:
@@ -275,8 +228,8 @@ class Builder:
                 ran = {jp.job.job_id for jp in todo + errors}
                 for a in plan.assets:
                     if any(jp.job.job_id in ran for jp in a.jobs):
-                        results[a.id] = _merge(results.get(a.id),
-                                               _asset_result(a, done, restored, force))
+                        results[a.id] = merge_results(results.get(a.id),
+                                               asset_result(a, done, restored, force))
                 if stopped or halted or not any(jp.status == "stale" for jp in plan.jobs()):
                     break
                 plan = self.plan(only, force)
@@ -287,7 +240,7 @@ class Builder:
                 self.store.finish_build(build_id, status, {
                     "jobs": jobs, "restored": len(restored),
                     "failed": sum(1 for e in done.values() if e) + len(reported)})
-        return BuildResult(plan, [results.get(a.id) or _asset_result(a, done, restored, force)
+        return BuildResult(plan, [results.get(a.id) or asset_result(a, done, restored, force)
                                   for a in plan.assets], stopped=stopped)
 
     def _run_round(self, todo: list[JobPlan], build_id: int, done: dict[str, str | None],
@@ -626,16 +579,6 @@ class Builder:
             self._store = None
 
 
-def _merge(old: AssetResult | None, new: AssetResult) -> AssetResult:
-    """One asset acted on in several rounds (its primary, then its derived files)."""
-    if old is None:
-        return new
-    statuses = (old.status, new.status)
-    status = next((s for s in ("failed", "built", "restored") if s in statuses), new.status)
-    return AssetResult(new.id, status, old.reason or new.reason, new.outputs,
-                       old.errors + new.errors)
-
-
 class _LazySession:
     """The build's executor session, started on first use (a build that only restores or
     runs steps never starts one)."""
@@ -648,26 +591,6 @@ class _LazySession:
         if self._session is None:
             self._session = self._start()
         return self._session
-
-
-def _asset_result(a: AssetPlan, done: dict[str, str | None], restored: set[str],
-                  force: bool) -> AssetResult:
-    plan_status = a.status
-    if plan_status == "up-to-date":  # first: most assets are, and none of their jobs ran
-        return AssetResult(a.id, "up-to-date", "", a.outputs)
-    errors = [f"{jp.job.job_id}: {done[jp.job.job_id]}" for jp in a.jobs
-              if done.get(jp.job.job_id)]
-    errors += [f"{jp.job.job_id}: {jp.reason}" for jp in a.jobs if jp.status == "error"]
-    if errors:
-        return AssetResult(a.id, "failed", a.reason, a.outputs, errors)
-    ran = [jp.job.job_id for jp in a.jobs if jp.job.job_id in done]
-    if ran:
-        status = "restored" if all(j in restored for j in ran) else "built"
-        return AssetResult(a.id, status, a.reason, a.outputs)
-    if plan_status == "modified" and not force:
-        return AssetResult(a.id, "skipped", a.reason + " (kept; --force regenerates it)",
-                           a.outputs)
-    return AssetResult(a.id, "skipped", a.reason, a.outputs)  # --fail-fast or a stop request
 
 
 def build(project: Project, plugins: Plugins | None = None, **kwargs: Any) -> BuildResult:
