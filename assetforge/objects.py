@@ -13,8 +13,8 @@ name complete or not at all (temp file + ``os.replace`` in the same folder tree)
 one object write identical bytes, and two writers of one ref write equally valid outputs of
 the same recipe. Reads re-hash the bytes, so a damaged object is never restored.
 
-``cache_dir`` may also be an fsspec URL (``s3://bucket/prefix``): ``open_store`` then returns a
-``remote_cache.RemoteObjectStore`` with the same methods; the batched ones (``get_many``,
+``cache_dir`` may also be an fsspec URL (``s3://bucket/prefix``): ``stores.open_store`` then
+returns a ``remote_cache.RemoteObjectStore`` with the same methods; the batched ones (``get_many``,
 ``find_restorable``) let it answer many jobs in one round of requests.
 """
 

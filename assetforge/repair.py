@@ -81,11 +81,16 @@ def move_aside(db: Path, now: datetime | None = None) -> list[Path]:
 
 
 def relink_cache(project: Project) -> int:
-    """Give each cached output the recipe ref it lacks, from the recipe inside it."""
-    from .embedded import read_embedded
-    from .objects import ObjectStore
+    """Give each cached output the recipe ref it lacks, from the recipe inside it.
 
-    store = ObjectStore(project.cache_dir)
+    Only a local cache: a remote one (``cache_dir = "s3://…"``) gets each ref with its upload,
+    and reading every object back to relink it would download the whole cache."""
+    from .embedded import read_embedded
+    from .stores import open_store
+
+    store = open_store(project)
+    if store.remote:
+        return 0
     added = 0
     for obj in store.objects():
         found = read_embedded(obj.path)
