@@ -7,6 +7,7 @@ internal and may change. ``tests/test_public_api.py`` fails when a plugin reache
 
 from __future__ import annotations
 
+from .animations import Animation, frame_of, job_frame
 from .entrypoints import version as dist_version
 from .errors import PluginError, Problem, UserError
 from .executors import Executor, ExecutorSession, Rendered, portable
@@ -48,6 +49,8 @@ __all__ = [
     "GenerationContext", "Generator", "Graph", "InputRef", "Job", "Location", "ManifestKey",
     "ModelConfig", "ModelIdentity", "PostProcessor", "Project", "RecipePart", "SourceFile",
     "StepResult", "WeightLicense",
+    # animation frames of a character (view "NAME/K")
+    "Animation", "frame_of", "job_frame",
     # executors (register_executors): a result per job, a worker-side renderer
     "Executor", "ExecutorSession", "Rendered", "WorkerRenderer", "portable",
     # errors: UserError (exit 2, file:line), Problem (one located mistake), PluginError

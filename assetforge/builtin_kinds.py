@@ -9,6 +9,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
+from . import animations
 from .candidates import check_count
 from .hookspecs import hookimpl
 from .interfaces import AssetKind, ManifestKey
@@ -114,6 +115,9 @@ def register_manifest_keys() -> list[ManifestKey]:
         ManifestKey("views", (list, dict), "character views: a list of names, or "
                     "name = prompt suffix, or name = { suffix = …, KEY = … }",
                     kinds=("character",), check=_views),
+        ManifestKey("animations", (dict,), "character animations: NAME = { poses = \"dir/*.png\" "
+                    "| frames = N, control, motion, fps, loop, suffix }", kinds=("character",),
+                    check=animations.check),
         ManifestKey("image", (str,), 'a file-sourced asset: "path" in the project or "@ID" '
                     "(instead of prompt; nothing is generated)", check=_image,
                     inputs=_image_inputs),

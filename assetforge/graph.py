@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .animations import input_applies, pose_inputs
 from .errors import Problem, UserError
 from .interfaces import AssetKind, AssetSpec, Location, ManifestKey
 from .manifest import output_path, view_names
@@ -38,6 +39,14 @@ class Edge:
             return self.name.split(".", 2)[1]
         return None
 
+    def applies(self, view: str | None) -> bool:
+        """Whether the job of ``view`` takes this input (a view's own, a frame's pose, or
+        an input of every job)."""
+        if self.name.startswith("animations."):
+            return bool(input_applies(self.name, view))
+        for_view = self.for_view
+        return for_view is None or for_view == view
+
 
 @dataclass
 class AssetGraph:
@@ -56,6 +65,9 @@ class AssetGraph:
 
     def views(self, asset_id: str) -> list[str]:
         return [v for v in view_names(self.specs[asset_id]) if v is not None]
+
+    def animations(self, asset_id: str) -> dict[str, Any]:
+        return self.specs[asset_id].animations or {}
 
     def output(self, asset_id: str, view: str | None = None) -> str:
         spec = self.specs[asset_id]
@@ -96,6 +108,8 @@ def key_inputs(spec: AssetSpec, keys: dict[str, ManifestKey],
         value = fields.get(name)
         if value is not None:
             out += [(n, r, (name,)) for n, r in key.inputs(value)]  # type: ignore[misc]
+    if spec.animations:
+        out += pose_inputs(spec)
     views = fields.get("views")
     if isinstance(views, dict):
         for view, table in views.items():
@@ -162,7 +176,7 @@ def _resolve(graph: AssetGraph, root: Path, name: str,
                 known = f"its views: {', '.join(views)}" if views else "it has no views"
                 return None, (f"unknown view {view!r} of asset {asset!r}"
                               + did_you_mean(view, views) + f" ({known})")
-        elif views:
+        elif views and not _has_main(graph.specs[asset]):
             return None, (f"asset {asset!r} has views ({', '.join(views)}): name one, "
                           f"e.g. \"@{asset}:{views[0]}\"")
         return Edge(name, ref, asset, view or None, None), None
@@ -175,6 +189,11 @@ def _resolve(graph: AssetGraph, root: Path, name: str,
     if not path.is_file():
         return None, f"missing file {ref!r} (looked for {path})"
     return Edge(name, ref, None, None, path), None
+
+
+def _has_main(spec: AssetSpec) -> bool:
+    """An asset without views has a main image, also when it has animation frames."""
+    return not spec.fields.get("views")
 
 
 def _toposort(graph: AssetGraph, raw: dict[str, list]) -> list[str]:

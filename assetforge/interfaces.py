@@ -49,6 +49,8 @@ class AssetSpec:
     fields: dict[str, Any]
     source: SourceFile
     explicit: frozenset[str] = frozenset()  # keys written in the manifest (not kind defaults)
+    # A character's animations by name (``animations.Animation``), poses globbed on load.
+    animations: dict[str, Any] | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.fields.get(key, default)
@@ -225,6 +227,9 @@ class Graph(Protocol):
     def kind(self, asset_id: str) -> str: ...
 
     def views(self, asset_id: str) -> list[str]: ...  # [] for an asset without views
+    # (animation frames are views too, named "NAME/K", after the character's own views)
+
+    def animations(self, asset_id: str) -> dict[str, Any]: ...  # name → animations.Animation
 
     def output(self, asset_id: str, view: str | None = None) -> str: ...
 

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from . import animations
 from .errors import Location, Problem, UserError
 from .interfaces import AssetKind, AssetSpec, ManifestKey, SourceFile
 from .plugins import Plugins
@@ -195,6 +196,9 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
                         or type(entry.get("views")) is dict):  # else: a plain prompted asset
                     problems += _source_problems(spec, entry, kinds[kind], keys)
                 spec = make_spec(asset_id, kind, entry, source, base)
+                if "animations" in spec.fields and isinstance(spec.fields["animations"], dict) \
+                        and animations.check(spec.fields["animations"]) is None:
+                    problems += animations.expand(spec, project.root)
                 seen[asset_id] = spec
                 specs.append(spec)
     if not problems:
@@ -338,15 +342,19 @@ def _locator(project: Project, spec: AssetSpec):
 
 
 def view_names(spec: AssetSpec) -> list[str | None]:
+    """The jobs of ``spec`` by view: its views (or None), then its animation frames."""
     views = spec.fields.get("views")
-    if not views:
-        return [None]
-    return list(views)
+    names: list[str | None] = list(views) if views else [None]
+    if spec.animations:
+        names += [f for a in spec.animations.values() for f in a.frames]
+    return names
 
 
 def output_path(spec: AssetSpec, view: str | None, folder: str) -> str:
     """Output path relative to output_dir (POSIX): ``output``, else ``folder/ID[_VIEW].png``."""
     out = spec.fields.get("output")
+    if view is not None and "/" in view:  # an animation frame NAME/K: ID_NAME_KK.png
+        view = animations.frame_tag(view)
     if out:
         out = out.replace("\\", "/")
         if view is None:

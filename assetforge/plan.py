@@ -211,7 +211,7 @@ class Planner:
             return {}, ""
         out: dict[str, InputRef] = {}
         for e in edges:
-            if e.for_view is not None and e.for_view != view:
+            if not e.applies(view):
                 continue
             if e.path is not None:
                 out[e.name] = InputRef(e.name, e.ref, e.path, self.project.hash_file(e.path))

@@ -28,6 +28,8 @@ def derive_seed(asset_id: str, salt: str = "", view: str | None = None) -> int:
 
 
 def _view_suffix(spec: AssetSpec, view: str) -> str:
+    if spec.animations and "/" in view:  # an animation frame: its animation's suffix
+        return spec.animations[view.partition("/")[0]].suffix
     views = spec.get("views")
     if isinstance(views, dict):
         value = views[view]
@@ -46,7 +48,7 @@ def make_jobs(spec: AssetSpec, salt: str, default_model: str | None, folder: str
     guidance, scheduler = float(f["guidance"]), f["scheduler"]
     model = f.get("model") or default_model or ""
     # Positional: planning makes one Job per asset, and keywords cost a third more.
-    if not f.get("views"):  # most assets: one job
+    if not f.get("views") and not spec.animations:  # most assets: one job
         return [Job(spec.id, spec.kind, None, prompt, negative, seed, width, height, steps,
                     guidance, scheduler, model, output_path(spec, None, folder), spec)]
     return [Job(spec.id, spec.kind, view,

@@ -57,9 +57,14 @@ def show(ctx: click.Context, asset_id: str, as_json: bool) -> None:
                          "hash": jp.last.output_hash if jp.last else None} for jp in a.jobs],
             # image inputs with their hashes on disk (derived files' sources are not listed)
             "inputs": {name: {"ref": i.ref, "hash": i.hash, "asset": i.asset, "view": i.view}
-                       for jp in a.jobs if "/" not in jp.job.job_id
+                       for jp in a.jobs if jp.job.job_id.removeprefix(
+                           f"{a.id}#{jp.job.view}" if jp.job.view else a.id) == ""
                        for name, i in jp.job.inputs.items()},
             "latest_record": rows[-1].as_dict() if rows else None}
+    if a.spec.animations:  # frames, timing and the largest anchor jitter per animation
+        from ..animations import summary
+
+        data["animations"] = summary(a.spec, [r.as_dict() for r in rows])
     if as_json:
         emit(data)
         return
@@ -71,6 +76,11 @@ def show(ctx: click.Context, asset_id: str, as_json: bool) -> None:
         click.echo(f"    prompt: {jp.job.prompt}")
         click.echo(f"    seed {jp.job.seed}, {jp.job.width}x{jp.job.height}, {jp.job.steps} steps, "
                    f"cfg {jp.job.guidance:g}, {jp.job.scheduler}, model {jp.job.model}")
+    for name, anim in data.get("animations", {}).items():
+        jitter = "not measured" if anim["jitter_px"] is None else f"{anim['jitter_px']} px"
+        click.echo(f"  animation {name}: {len(anim['frames'])} frames, {anim['fps']:g} fps, "
+                   f"{anim['loop']}{', motion ' + anim['motion'] if anim['motion'] else ''}; "
+                   f"anchor jitter {jitter}")
     if rows:
         r = rows[-1]
         click.echo(f"  last record #{r.id} {r.created_at} {r.status} {r.output_hash or ''}")

@@ -40,10 +40,18 @@ def review(ctx: click.Context, base: str | None, out_dir: Path | None, fmt: str,
 
     project = open_project(ctx)
     try:
-        ids = {s.id for s in _specs(project)}
+        specs = _specs(project)
+        ids = {s.id for s in specs}
         result = make_review(project, ids, base)
     except UserError as e:
         fail(e)
+    if fmt == "html" and any(s.animations for s in specs):
+        from ..plugins import load_plugins
+        from ..review.animated import review_animations
+
+        folders = {k: kind.output_dir for k, kind in load_plugins(project).asset_kinds().items()}
+        result.animations = review_animations(specs, {it.key for it in result.items},
+                                              project.output_dir, folders)
     folder = (out_dir or project.state_dir / "review").resolve()
     if fmt == "json":
         emit(result.as_dict())
@@ -85,11 +93,20 @@ def sheet(ctx: click.Context, asset_ids: tuple[str, ...], out_file: Path, size: 
         plan = Builder(project).plan([s.id for s in specs], adopt=False)
     except UserError as e:
         fail(e)
-    tiles = [(jp.job.job_id, project.output_dir / jp.job.output)
-             for a in plan.assets for jp in a.jobs]
-    missing = [label for label, path in tiles if not path.is_file()]
-    made = contact_sheet([(label, path) for label, path in tiles if path.is_file()], out_file,
-                         size)
+    tiles: list[tuple[str, Any]] = []
+    for a in plan.assets:
+        tiles += [(jp.job.job_id, project.output_dir / jp.job.output) for jp in a.jobs]
+        for anim in (a.spec.animations or {}).values():  # the animation after its frames
+            frames = [project.output_dir / jp.job.output for jp in a.jobs
+                      if jp.job.view in anim.frames]
+            if frames and all(p.is_file() for p in frames):
+                from ..review.animated import play_order
+
+                tiles.append((f"{a.id}/{anim.name} (anim)", [frames[i] for i in
+                                                         play_order(len(frames), anim.loop)]))
+    missing = [label for label, path in tiles if isinstance(path, Path) and not path.is_file()]
+    made = contact_sheet([(label, path) for label, path in tiles
+                          if isinstance(path, list) or path.is_file()], out_file, size)
     click.echo(f"wrote {out_file} ({made} thumbnails)")
     if missing:
         click.echo(f"not built yet: {', '.join(missing)}", err=True)

@@ -47,6 +47,8 @@ def write_html(review: Review, folder: Path, title: str) -> Path:
         if c.data is not None:
             c.image = f"img/candidate-{slug(c.job)}-{c.index}.png"
             (folder / c.image).write_bytes(c.data)
+    for a in review.animations:  # animated WebP of each animation, beside its frames
+        (folder / a["image"]).write_bytes(a["data"])
     data = review.as_dict()
     data["candidates"] = [c for c in data["candidates"] if c["image"]]
     (folder / "review.json").write_text(json.dumps(data, indent=1))

@@ -115,6 +115,19 @@ function card(it) {
   return c;
 }
 const main = document.querySelector('main');
+const byKey = Object.fromEntries(data.items.map(it => [it.key, it]));
+for (const a of data.animations || []) {  // the animation playing, beside its frames
+  const sec = el('section', {class: 'card', 'data-status': 'animations', 'data-kind': ''},
+                 el('h2', {text: `${a.asset}/${a.name} (${a.fps} fps, ${a.loop})`}));
+  const row = el('div', {class: 'cands'});
+  row.append(thumb(a.image, 'animation', false));
+  for (const key of a.frames) {
+    const it = byKey[key];
+    if (it && it.images.new) row.append(thumb(it.images.new, key, it.pixelated));
+  }
+  sec.append(row);
+  main.append(sec);
+}
 for (const it of data.items) main.append(card(it));
 if (data.candidates.length) {
   const sec = el('section', {class: 'card', id: 'candidates', 'data-status': 'candidates',
@@ -136,8 +149,9 @@ function applyFilters() {
   const kind = document.getElementById('f-kind').value;
   let shown = 0;
   for (const c of document.querySelectorAll('main > .card')) {
-    const ok = statuses.has(c.dataset.status) && (!kind || c.dataset.kind === kind ||
-                                                  c.dataset.status === 'candidates');
+    const extra = c.dataset.status === 'candidates' || c.dataset.status === 'animations';
+    const ok = (statuses.has(c.dataset.status) || c.dataset.status === 'animations') &&
+               (!kind || c.dataset.kind === kind || extra);
     c.classList.toggle('hidden', !ok);
     if (ok) shown++;
   }

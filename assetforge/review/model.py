@@ -70,6 +70,8 @@ class Review:
     items: list[Item]
     unchanged: int
     candidates: list[Candidate] = field(default_factory=list)
+    # {asset, name, fps, loop, frames: [job ids], image, data: animated WebP bytes}
+    animations: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in STATUSES}
@@ -86,4 +88,6 @@ class Review:
     def as_dict(self) -> dict[str, Any]:
         return {"base": self.base, "summary": self.counts(),
                 "items": [it.as_dict() for it in self.items],
-                "candidates": [c.as_dict() for c in self.candidates]}
+                "candidates": [c.as_dict() for c in self.candidates],
+                "animations": [{k: v for k, v in a.items() if k != "data"}
+                               for a in self.animations]}

@@ -1,4 +1,8 @@
-"""``assetforge sheet``: a contact sheet of outputs, each id under its thumbnail."""
+"""``assetforge sheet``: a contact sheet of outputs, each id under its thumbnail.
+
+A tile whose image is a list of paths is an animation: the sheet is then an animated PNG
+(APNG) in which that cell plays the frames (100 ms a step) while every other cell stays.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,13 @@ LABEL_H = 16
 PAD = 6
 
 
-def contact_sheet(tiles: list[tuple[str, Path]], out: Path, size: int = 128) -> int:
-    """Write one PNG of ``tiles`` (label, image path); returns how many were drawn.
+STEP_MS = 100  # an animated cell's frame time in the APNG
+
+
+def contact_sheet(tiles: list[tuple[str, Path | list[Path]]], out: Path, size: int = 128
+                  ) -> int:
+    """Write one PNG of ``tiles`` (label, image path or an animation's frame paths); returns
+    how many were drawn. With an animation among them the PNG is animated (APNG).
 
     The label font is PIL's built-in one, so this works on a machine without fonts.
     """
@@ -22,22 +31,41 @@ def contact_sheet(tiles: list[tuple[str, Path]], out: Path, size: int = 128) -> 
     sheet = Image.new("RGB", (cols * cell_w, rows * cell_h), (40, 42, 48))
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default()
+    moving: list[tuple[int, int, list[Image.Image]]] = []  # (x, y, cells) of animations
     for i, (label, path) in enumerate(tiles):
         x, y = (i % cols) * cell_w + PAD, (i // cols) * cell_h + PAD
-        with Image.open(path) as im:
-            im = im.convert("RGBA")
-            small = im.resize(_fit(im.size, size), Image.Resampling.NEAREST
-                              if max(im.size) <= size else Image.Resampling.LANCZOS)
-        checker = _checker(small.size)
-        checker.alpha_composite(small)
-        sheet.paste(checker.convert("RGB"), (x + (size - small.width) // 2,
-                                             y + (size - small.height) // 2))
+        cells = [_cell(p, size) for p in (path if isinstance(path, list) else [path])]
+        sheet.paste(cells[0], (x + (size - cells[0].width) // 2,
+                               y + (size - cells[0].height) // 2))
+        if len(cells) > 1:
+            moving.append((x, y, cells))
         text = label if draw.textlength(label, font=font) <= cell_w - 4 else label[:18] + "…"
         draw.text((x + size // 2, y + size + 3), text, fill=(235, 235, 235), font=font,
                   anchor="mt")
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out)
+    if not moving:
+        sheet.save(out)
+        return len(tiles)
+    steps = []
+    for t in range(max(len(cells) for _x, _y, cells in moving)):
+        frame = sheet.copy()
+        for x, y, cells in moving:
+            c = cells[t % len(cells)]
+            frame.paste(c, (x + (size - c.width) // 2, y + (size - c.height) // 2))
+        steps.append(frame)
+    steps[0].save(out, format="PNG", save_all=True, append_images=steps[1:],
+                  duration=STEP_MS, loop=0)
     return len(tiles)
+
+
+def _cell(path: Path, size: int) -> Image.Image:
+    with Image.open(path) as im:
+        im = im.convert("RGBA")
+        small = im.resize(_fit(im.size, size), Image.Resampling.NEAREST
+                          if max(im.size) <= size else Image.Resampling.LANCZOS)
+    checker = _checker(small.size)
+    checker.alpha_composite(small)
+    return checker.convert("RGB")
 
 
 def _fit(wh: tuple[int, int], size: int) -> tuple[int, int]:

@@ -24,6 +24,7 @@ from assetforge.api import (
     Problem,
     UserError,
     did_you_mean,
+    frame_of,
 )
 
 from .identity import FAMILY_PIPELINES
@@ -152,6 +153,8 @@ def _lookup(spec: AssetSpec, view: str | None, key: str) -> tuple[Any, str]:
 def of(spec: AssetSpec, view: str | None) -> Conditions:
     """What the job for ``view`` of ``spec`` asks for (values assumed checked)."""
     f = spec.fields
+    if spec.animations and view is not None and "/" in view:
+        return _frame(spec, view)
     if "init_image" not in f and "control" not in f and not view_table(spec, view):
         return PLAIN  # most jobs: planning asks once per job, so no three lookups
     init, init_prefix = _lookup(spec, view, "init_image")
@@ -167,6 +170,22 @@ def of(spec: AssetSpec, view: str | None) -> Conditions:
                       None if init is None else float(strength if strength is not None
                                                       else DEFAULT_STRENGTH),
                       controls)
+
+
+def _frame(spec: AssetSpec, view: str) -> Conditions:
+    """A frame of an animation without motion: its pose through the animation's ControlNet
+    (with motion, animatediff.py reads the poses); the asset's init_image applies."""
+    found = frame_of(spec, view)
+    if found is None or found[0].motion or not found[0].poses or not found[0].control:
+        return PLAIN
+    anim, k = found
+    control = Control(anim.control["model"], float(anim.control.get("scale", DEFAULT_SCALE)),
+                      anim.pose_input(k), anim.poses[k])
+    init = spec.fields.get("init_image")
+    strength = spec.fields.get("strength")
+    return Conditions(None if init is None else "init_image",
+                      None if init is None else float(strength if strength is not None
+                                                      else DEFAULT_STRENGTH), (control,))
 
 
 def of_job(job: Job) -> Conditions:

@@ -59,8 +59,9 @@ def tables(project: Project) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def problem(project: Project, name: str, key: str, message: str) -> UserError:
-    return UserError([Problem(project.where(TABLE, name, key), f"{TABLE}.{name}.{key}",
+def problem(project: Project, name: str, key: str, message: str, table: str = TABLE
+            ) -> UserError:
+    return UserError([Problem(project.where(table, name, key), f"{table}.{name}.{key}",
                               message)])
 
 
@@ -193,8 +194,9 @@ def _folder_config(project: Project, name: str, config: Path, family: str | None
     return found, None
 
 
-def _hub_snapshot(project: Project, name: str, src: Source) -> Path:
-    """The local snapshot of a hub ControlNet, downloaded first when online."""
+def _hub_snapshot(project: Project, name: str, src: Source, table: str = TABLE) -> Path:
+    """The local snapshot of a hub ControlNet (or motion adapter: ``table``), downloaded
+    first when online."""
     base = hub.repo_folder(src.value)
     rev = src.revision or "main"
     if _COMMIT.fullmatch(rev):
@@ -208,10 +210,10 @@ def _hub_snapshot(project: Project, name: str, src: Source) -> Path:
     where = (f"{src.value}@{rev} is not in the Hugging Face cache {base.parent} (and there is "
              f"no local folder {project.root / src.value})")
     if hub.offline():
-        raise problem(project, name, "source", f"{where}; HF_HUB_OFFLINE is set, so it cannot "
-                       f"be downloaded now: download it once online (hf download {src.value}"
-                       f"{' --revision ' + rev if src.revision else ''}), or unset "
-                       "HF_HUB_OFFLINE and build again")
+        raise problem(project, name, "source", f"{where}; HF_HUB_OFFLINE is set, so it "
+                       f"cannot be downloaded now: download it once online (hf download "
+                       f"{src.value}{' --revision ' + rev if src.revision else ''}), or unset "
+                       "HF_HUB_OFFLINE and build again", table)
     try:
         from huggingface_hub import snapshot_download
 
@@ -221,7 +223,7 @@ def _hub_snapshot(project: Project, name: str, src: Source) -> Path:
                                       ignore_patterns=["*.fp16.*", "*.bf16.*"]))
     except Exception as e:  # noqa: BLE001 - network and hub errors, reported as such
         raise problem(project, name, "source", f"could not download {src.value}: "
-                       f"{type(e).__name__}: {e}") from None
+                       f"{type(e).__name__}: {e}", table) from None
 
 
 def content_identity(cn: ControlNetSource, project: Project) -> str:

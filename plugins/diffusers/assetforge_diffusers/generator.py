@@ -32,10 +32,11 @@ from assetforge.api import (
     UserError,
     did_you_mean,
     dist_version,
+    job_frame,
     json_hash,
 )
 
-from . import conditions, controlnets, hub, identity, runtime, schedulers, tiny
+from . import conditions, controlnets, hub, identity, motion, runtime, schedulers, tiny
 from .identity import FAMILIES, FAMILY_PIPELINES, ModelFormatError
 from .sources import Source, classify, root_of
 
@@ -256,6 +257,11 @@ class DiffusersGenerator:
             "noise": NOISE,
             "batch_size": 1,
         }
+        motion_frame = job_frame(job) if job.spec.animations else None
+        if motion_frame is not None and motion_frame[0].motion:  # AnimateDiff: motion.py
+            fields.update(motion.recipe_fields(job, *motion_frame, model.family,
+                                               project or self._project))
+            return fields
         cond = conditions.of_job(job)
         if not cond.plain:  # txt2img recipes stay exactly as they were
             fields.update(self._condition_fields(job, cond, model, project or self._project))
@@ -354,8 +360,13 @@ class DiffusersGenerator:
         """One image: the job's scheduler, CPU-generator noise, the pipeline on its device."""
         from . import pipeline
 
+        motion_frame = job_frame(job) if job.spec.animations else None
         cond = conditions.of_job(job)
-        if cond.plain:
+        if motion_frame is not None and motion_frame[0].motion:
+            from . import animatediff  # all frames in one call, kept for the other frames
+
+            image = animatediff.frame(loaded, job, *motion_frame, ctx.project, ctx.recipe)
+        elif cond.plain:
             image = pipeline.run(loaded, job)
         else:
             from . import variants

@@ -16,9 +16,10 @@ from assetforge.api import (
     Project,
     WeightLicense,
     hookimpl,
+    job_frame,
 )
 
-from . import conditions, controlnets
+from . import conditions, controlnets, motion
 from .generator import DiffusersGenerator
 from .identity import model_license
 
@@ -41,9 +42,10 @@ def register_manifest_keys() -> list[ManifestKey]:
 @hookimpl
 def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
     """strength needs init_image; every control names a valid [controlnets.NAME] table."""
-    if not any(k in spec.fields for k in ("init_image", "strength", "control", "views")):
+    if not any(k in spec.fields for k in ("init_image", "strength", "control", "views",
+                                          "animations")):
         return None
-    return conditions.problems(spec, project) or None
+    return (conditions.problems(spec, project) + motion.spec_problems(spec, project)) or None
 
 
 @hookimpl
@@ -62,4 +64,15 @@ def weight_licenses(job: Job, project: Project) -> list[WeightLicense] | None:
             cfg = ModelConfig(name, table["source"],
                               {k: v for k, v in table.items() if k != "source"})
             found.append(model_license(cfg, project, role="controlnet", table="controlnets"))
+    frame = job_frame(job) if job.spec.animations else None
+    if frame is not None and frame[0].motion:
+        found += motion.weight_licenses(project, frame[0].motion)
+        if frame[0].control:  # the poses' ControlNet, read by the AnimateDiff call
+            name = frame[0].control["model"]
+            table = tables.get(name)
+            if isinstance(table, dict) and isinstance(table.get("source"), str):
+                cfg = ModelConfig(name, table["source"],
+                                  {k: v for k, v in table.items() if k != "source"})
+                found.append(model_license(cfg, project, role="controlnet",
+                                           table="controlnets"))
     return found

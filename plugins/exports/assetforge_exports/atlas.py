@@ -84,8 +84,11 @@ def layout(frames: list[SourceFrame], options: AtlasOptions, stem: str) -> list[
 
 
 def atlas_files(frames: list[SourceFrame], options: AtlasOptions, stem: str,
-                animations: dict[str, list[str]], version: str) -> dict[str, bytes]:
-    """``{stem}.png`` + ``{stem}.json`` (and ``{stem}-N.*`` per further page).
+                animations: dict[str, list[str]], version: str,
+                timing: dict[str, tuple[float, str]] | None = None,
+                godot: bool = False) -> dict[str, bytes]:
+    """``{stem}.png`` + ``{stem}.json`` (and ``{stem}-N.*`` per further page); with
+    ``godot``, ``{stem}.tres`` (Godot 4) and ``{stem}.godot3.tres`` (Godot 3).
 
     Every page lists the others' JSON in ``meta.related_multi_packs`` (PixiJS loads them
     with the first). A page lists each animation's frames that it holds (PixiJS resolves an
@@ -102,5 +105,17 @@ def atlas_files(frames: list[SourceFrame], options: AtlasOptions, stem: str,
         files[f"{page.stem}.json"] = page_json(image=f"{base}.png", size=page.image.size,
                                                frames=page.entries,
                                                animations={k: v for k, v in anims.items() if v},
-                                               related=related, version=version)
+                                               related=related, version=version,
+                                               timing=timing)
+    if godot:
+        from .godot import godot_animations, sprite_frames_3, sprite_frames_4
+
+        if any(e.rotated for p in pages for e in p.entries):
+            raise PackError("godot = true needs allow_rotation = false (an AtlasTexture "
+                            "region cannot be turned)")
+        regions = [(f"{p.stem.rsplit('/', 1)[-1]}.png", p.entries) for p in pages]
+        anims_all = godot_animations([e for p in pages for e in p.entries], animations,
+                                     timing or {})
+        files[f"{stem}.tres"] = sprite_frames_4(regions, anims_all)
+        files[f"{stem}.godot3.tres"] = sprite_frames_3(regions, anims_all)
     return files

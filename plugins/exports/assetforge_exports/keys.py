@@ -13,7 +13,7 @@ BOTH = ("atlas", "tileset")
 
 ATLAS_DEFAULTS: dict[str, Any] = {
     "padding": 2, "extrude": 1, "trim": False, "power_of_two": False, "max_size": 4096,
-    "allow_rotation": False,
+    "allow_rotation": False, "godot": False,
 }
 TILESET_DEFAULTS: dict[str, Any] = {
     "tile_width": 32, "tile_height": 32, "columns": 8, "spacing": 0, "margin": 0,
@@ -72,6 +72,8 @@ def manifest_keys() -> list[ManifestKey]:
                     "further pages ID-1.png, …", kinds=ATLAS, check=_int_range(16, 16384)),
         ManifestKey("allow_rotation", (bool,), "frames may be turned 90° to pack tighter",
                     kinds=ATLAS),
+        ManifestKey("godot", (bool,), "also write Godot SpriteFrames: ID.tres (Godot 4) and "
+                    "ID.godot3.tres (Godot 3)", kinds=ATLAS),
         ManifestKey("pivots", (dict,), "frame name or pattern = [x, y] anchor fractions",
                     kinds=ATLAS, check=_pivots),
         ManifestKey("tile_width", (int,), "tile width in pixels (default 32)", kinds=TILESET,

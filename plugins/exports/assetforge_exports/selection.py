@@ -5,7 +5,9 @@ character contributes every view (``hero/front``, …) unless one view is named.
 carry what the output's bytes depend on besides the pixels, so the recipe does too:
 
 * atlas: ``frames.<id>`` or ``frames.<id>.<n>.<view>`` (n: the view's position in the
-  character's ``views``, which orders its animation);
+  character's ``views``, which orders its animation); an animation frame (view ``NAME/K``)
+  adds its animation's timing: ``frames.<id>.<n>.<NAME/K>.fps<F>.<loop>`` (F with ``_`` for
+  the decimal point), so editing ``fps`` or ``loop`` repacks the atlas;
 * tileset: ``tiles.<slot>.<id>`` or ``tiles.<slot>.<id>.<view>`` (slot: the tile id in Tiled).
 
 Ids and view names never contain dots, so the names parse back unambiguously.
@@ -30,6 +32,15 @@ class Pick:
     asset: str
     view: str | None = None
     view_index: int = 0
+    fps: float | None = None  # an animation frame's timing
+    loop: str | None = None
+
+    @property
+    def animation(self) -> str | None:
+        """``hero/walk`` for a frame ``walk/K`` of ``hero``; None for a view or an asset."""
+        if self.view is None or "/" not in self.view:
+            return None
+        return f"{self.asset}/{self.view.partition('/')[0]}"
 
     @property
     def frame(self) -> str:
@@ -45,11 +56,21 @@ def _problem(spec: AssetSpec, key: str, message: str) -> Problem:
     return Problem(spec.where(key), f"{spec.kind}.{spec.id}.{key}", message)
 
 
+def _pick(graph: Graph, asset: str, view: str, index: int) -> Pick:
+    if "/" not in view:
+        return Pick(asset, view, index)
+    anims = graph.animations(asset) if hasattr(graph, "animations") else {}
+    anim = anims.get(view.partition("/")[0])
+    if anim is None:
+        return Pick(asset, view, index)
+    return Pick(asset, view, index, float(anim.fps), anim.loop)
+
+
 def _expand(graph: Graph, asset: str, view: str | None = None) -> list[Pick]:
     views = graph.views(asset)
     if view is not None:
-        return [Pick(asset, view, views.index(view))]
-    return [Pick(asset, v, i) for i, v in enumerate(views)] if views else [Pick(asset)]
+        return [_pick(graph, asset, view, views.index(view))]
+    return [_pick(graph, asset, v, i) for i, v in enumerate(views)] if views else [Pick(asset)]
 
 
 def select(spec: AssetSpec, graph: Graph, key: str) -> list[Pick]:
@@ -104,15 +125,21 @@ def select(spec: AssetSpec, graph: Graph, key: str) -> list[Pick]:
 def atlas_input_name(pick: Pick) -> str:
     if pick.view is None:
         return f"frames.{pick.asset}"
+    if pick.fps is not None:
+        fps = repr(pick.fps).replace(".", "_")
+        return f"frames.{pick.asset}.{pick.view_index}.{pick.view}.fps{fps}.{pick.loop}"
     return f"frames.{pick.asset}.{pick.view_index}.{pick.view}"
 
 
 def parse_atlas_input(name: str) -> Pick:
     parts = name.split(".")
-    if parts[0] != "frames" or len(parts) not in (2, 4):
+    if parts[0] != "frames" or len(parts) not in (2, 4, 6):
         raise ValueError(f"not an atlas input name: {name!r}")
     if len(parts) == 2:
         return Pick(parts[1])
+    if len(parts) == 6:
+        return Pick(parts[1], parts[3], int(parts[2]),
+                    float(parts[4].removeprefix("fps").replace("_", ".")), parts[5])
     return Pick(parts[1], parts[3], int(parts[2]))
 
 

@@ -76,19 +76,28 @@ def pivot_for(frame: str, rules: list[tuple[str, tuple[float, float]]]
 
 def atlas_params(spec: AssetSpec) -> dict[str, Any]:
     params = {key: option(spec, key) for key in ATLAS_OPTIONS}
+    if option(spec, "godot"):  # atlases without it keep their recipes
+        params["godot"] = ["spriteframes-4", "spriteframes-3"]
     params.update(output=output_stem(spec), algorithm=ALGORITHM, format="texturepacker-json-hash",
                   pivots={name: list(xy) for name, xy in pivot_rules(spec)})
     return params
 
 
 def atlas_animations(picks: list[Pick]) -> dict[str, list[str]]:
-    """Each character's frames in the order of its ``views``."""
+    """Each character's views in the order of its ``views`` (``hero``), and each of its
+    animations' frames in order (``hero/walk``)."""
     anims: dict[str, list[Pick]] = {}
     for pick in picks:
         if pick.view is not None:
-            anims.setdefault(pick.asset, []).append(pick)
-    return {asset: [p.frame for p in sorted(ps, key=lambda p: p.view_index)]
-            for asset, ps in anims.items()}
+            anims.setdefault(pick.animation or pick.asset, []).append(pick)
+    return {name: [p.frame for p in sorted(ps, key=lambda p: p.view_index)]
+            for name, ps in anims.items()}
+
+
+def atlas_timing(picks: list[Pick]) -> dict[str, tuple[float, str]]:
+    """(fps, loop) of each animation (``hero/walk``) among ``picks``."""
+    return {p.animation: (p.fps, p.loop or "loop") for p in picks
+            if p.animation is not None and p.fps is not None}
 
 
 def atlas_run(spec: AssetSpec, inputs: dict[str, InputRef], project: Project,
@@ -107,7 +116,7 @@ def atlas_run(spec: AssetSpec, inputs: dict[str, InputRef], project: Project,
         frames.append(SourceFrame(pick.frame, load_rgba(ref.path), pivot_for(pick.frame, rules)))
     try:
         files = atlas_files(frames, options, output_stem(spec), atlas_animations(picks),
-                            __version__)
+                            __version__, atlas_timing(picks), bool(option(spec, "godot")))
     except PackError as e:
         raise _problem(spec, "max_size", f"{e}; raise max_size or shrink the frame") from None
     return StepResult(files, {"frames": sorted(f.name for f in frames)})

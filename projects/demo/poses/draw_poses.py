@@ -1,4 +1,5 @@
-"""Draw the hero's pose images (white stick figures on black, 64x96) for its ControlNet.
+"""Draw the hero's pose images (white stick figures on black, 64x96) for its ControlNet:
+one per view, and the eight frames of its walk cycle in ``walk/00.png`` … ``walk/07.png``.
 
 Run once from the repository root: ``python projects/demo/poses/draw_poses.py``. Deterministic
 (fixed coordinates, no antialiasing choices left to chance), so rerunning rewrites identical
@@ -7,6 +8,7 @@ PNGs. The ControlNet stretches them to the character size (128x192, the same 2:3
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -52,10 +54,35 @@ def draw(pose: dict) -> Image.Image:
     return img
 
 
+WALK_FRAMES = 8
+
+
+def walk_pose(k: int) -> dict:
+    """Frame k of a side-view walk cycle: legs swing in opposite phase, arms against them,
+    the body bobs down at each stride's widest point; frame 8 would be frame 0 again."""
+    phase = 2 * math.pi * k / WALK_FRAMES
+    swing = math.sin(phase)
+    bob = round(2 * abs(swing))
+    hip, shoulder = (32, 56 + bob), (32, 28 + bob)
+
+    def leg(s: float) -> list[tuple[int, int]]:
+        knee = (round(32 + 9 * s), 72 + bob)
+        return [hip, knee, (round(32 + 14 * s), 90)]
+
+    def arm(s: float) -> list[tuple[int, int]]:
+        return [shoulder, (round(32 + 7 * s), 40 + bob), (round(32 + 11 * s), 50 + bob)]
+
+    return {"head": (33, 14 + bob, 7),
+            "limbs": [[(32, 21 + bob), hip], leg(swing), leg(-swing), arm(-swing), arm(swing)]}
+
+
 def main() -> None:
     here = Path(__file__).resolve().parent
     for name, pose in POSES.items():
         draw(pose).save(here / f"{name}.png", optimize=False)
+    (here / "walk").mkdir(exist_ok=True)
+    for k in range(WALK_FRAMES):
+        draw(walk_pose(k)).save(here / "walk" / f"{k:02d}.png", optimize=False)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,155 @@
+"""Animations of a character end to end: ``assetforge build`` on the tiny SD 1.5 (64 px, 2
+steps), the tiny ControlNet for poses and the tiny motion adapter (AnimateDiff); frames as
+outputs and graph nodes, the atlas with its Godot files, incremental rebuilds, verify."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from helpers import build_json, run_cli
+from PIL import Image, ImageDraw
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+CONFIG = """
+[controlnets.pose]
+source = "builtin:tiny-controlnet-sd15"
+
+[motion.tiny]
+source = "builtin:tiny-motion-sd15"
+"""
+
+HERO = """\
+[character.hero]
+prompt = "a knight, plain green background"
+cutout = "key"
+views = ["front"]
+animations.walk = { poses = "poses/walk/*.png", control = { model = "pose" }, fps = 8 }
+
+[atlas.chars]
+frames = ["hero"]
+godot = true
+"""
+
+IDLE = """\
+[character.ghost]
+prompt = "a ghost"
+animations.idle = { frames = 4, motion = "tiny", fps = 6, loop = "loop" }
+"""
+
+
+def pose(k: int) -> bytes:
+    image = Image.new("RGB", (64, 64))
+    ImageDraw.Draw(image).rectangle((10 + 8 * k, 4, 18 + 8 * k, 60), fill="white")
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def ok_jobs(root: Path) -> list[str]:
+    with sqlite3.connect(root / ".assetforge" / "assetforge.db") as c:
+        return [r[0] for r in c.execute("SELECT job_id FROM generations WHERE status='ok' "
+                                        "ORDER BY id")]
+
+
+@pytest.fixture
+def hero(make_project) -> Path:
+    return make_project({"manifests/a.toml": HERO,
+                         **{f"poses/walk/{k:02d}.png": pose(k) for k in range(3)}},
+                        extra_config=CONFIG)
+
+
+def test_pose_frames_build_as_outputs_nodes_and_atlas_frames(hero) -> None:
+    data = build_json(hero)
+    assert data["summary"]["failed"] == 0, data
+    out = hero / "assets" / "characters"
+    for k in range(3):
+        assert (out / f"hero_walk_{k:02d}.png").is_file()
+    shown = json.loads(run_cli(hero, "show", "hero", "--json").stdout)
+    jobs = [j["job"] for j in shown["jobs"]]
+    assert jobs[:4] == ["hero#front", "hero#walk/0", "hero#walk/1", "hero#walk/2"]
+    doc = json.loads((hero / "assets" / "atlases" / "chars.json").read_text())
+    assert doc["animations"]["hero/walk"] == ["hero/walk/0", "hero/walk/1", "hero/walk/2"]
+    assert doc["frames"]["hero/walk/0"]["duration"] == 125
+    assert (hero / "assets" / "atlases" / "chars.tres").is_file()
+    assert (hero / "assets" / "atlases" / "chars.godot3.tres").is_file()
+    # frames are aligned on their feet after the cutout: anchors recorded, jitter reported
+    walk = shown["animations"]["walk"]
+    assert walk["frames"] == ["hero#walk/0", "hero#walk/1", "hero#walk/2"]
+    assert walk["jitter_px"] is not None and walk["jitter_px"] <= 1.0
+
+
+def test_one_pose_edited_regenerates_one_frame_and_repacks(hero) -> None:
+    build_json(hero)
+    before = len(ok_jobs(hero))
+    (hero / "poses" / "walk" / "01.png").write_bytes(pose(5))
+    data = build_json(hero)
+    new = ok_jobs(hero)[before:]
+    generated = [j for j in new if j.startswith("hero#")]
+    assert generated == ["hero#walk/1"], new
+    assert any(j.startswith("chars") for j in new)  # the atlas is rebuilt
+    assert data["summary"]["failed"] == 0
+
+
+def test_fps_edited_repacks_without_generating(hero) -> None:
+    build_json(hero)
+    before = len(ok_jobs(hero))
+    manifest = hero / "manifests" / "a.toml"
+    manifest.write_text(manifest.read_text().replace("fps = 8", "fps = 12"))
+    build_json(hero)
+    new = ok_jobs(hero)[before:]
+    assert new and not [j for j in new if j.startswith("hero#")], new
+    doc = json.loads((hero / "assets" / "atlases" / "chars.json").read_text())
+    assert doc["frames"]["hero/walk/0"]["duration"] == 83
+
+
+def test_motion_animation_is_one_call_reproducible_and_rebuilt_whole(make_project) -> None:
+    root = make_project({"manifests/a.toml": IDLE}, extra_config=CONFIG)
+    data = build_json(root)
+    assert data["summary"]["failed"] == 0, data
+    frames = [root / "assets" / "characters" / f"ghost_idle_{k:02d}.png" for k in range(4)]
+    assert all(f.is_file() for f in frames)
+    assert len({f.read_bytes() for f in frames}) == 4  # four different frames
+    res = run_cli(root, "verify", "--regenerate", "--json")
+    assert res.exit_code == 0, res.output
+    before = len(ok_jobs(root))
+    manifest = root / "manifests" / "a.toml"
+    manifest.write_text(manifest.read_text().replace('loop = "loop"', 'loop = "pingpong"'))
+    build_json(root)
+    assert sorted(ok_jobs(root)[before:]) == [f"ghost#idle/{k}" for k in range(4)]
+
+
+def test_motion_with_poses_runs_the_controlnet_pipeline(make_project) -> None:
+    manifest = ('[character.walker]\nprompt = "a knight"\nanimations.walk = { poses = '
+                '"poses/walk/*.png", control = { model = "pose" }, motion = "tiny" }\n')
+    root = make_project({"manifests/a.toml": manifest,
+                         **{f"poses/walk/{k:02d}.png": pose(k) for k in range(3)}},
+                        extra_config=CONFIG)
+    data = build_json(root)
+    assert data["summary"]["failed"] == 0, data
+    shown = json.loads(run_cli(root, "show", "walker", "--json").stdout)
+    assert [j["job"] for j in shown["jobs"]] == ["walker"] + [f"walker#walk/{k}"
+                                                              for k in range(3)]
+    recipe = shown["jobs"][1]["recipe"]
+    assert recipe["generator"]["pipeline"] == "AnimateDiffControlNetPipeline"
+    assert recipe["generator"]["animation"]["frame"] == 0
+    assert set(recipe["inputs"]) == {f"animations.walk.poses.{k}" for k in range(3)}
+    # editing one pose changes every frame (they are denoised together)
+    before = len(ok_jobs(root))
+    (root / "poses" / "walk" / "02.png").write_bytes(pose(6))
+    build_json(root)
+    assert sorted(ok_jobs(root)[before:]) == [f"walker#walk/{k}" for k in range(3)]
+
+
+def test_bad_animation_is_a_manifest_error(make_project) -> None:
+    root = make_project({"manifests/a.toml": '[character.hero]\nprompt = "x"\n'
+                         'animations.walk = { frames = 4 }\n'}, extra_config=CONFIG)
+    res = run_cli(root, "build")
+    assert res.exit_code == 2
+    assert "a.toml:3: character.hero.animations: walk.frames: frames = N needs motion" \
+        in res.output
+    assert not (root / "assets").exists()
