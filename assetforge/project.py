@@ -44,7 +44,7 @@ POLICY_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     "require_license": ((bool,), False, "every weight file must have a known licence"),
 }
 TOP_LEVEL = ("project", "generation", "models", "kinds", "plugins", "controlnets", "policy",
-             "executor")
+             "executor", "motion")
 
 
 @dataclass

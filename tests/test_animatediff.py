@@ -72,7 +72,7 @@ def test_the_tiny_adapter_fits_the_tiny_unet_and_moves_the_frames() -> None:
     motion = UNetMotionModel.from_unet2d(unet, adapter).eval()
     gen = torch.Generator("cpu").manual_seed(0)
     sample = torch.randn((1, 4, 4, 8, 8), generator=gen)
-    text = torch.randn((1, 77, 32), generator=gen)
+    text = torch.randn((4, 77, 32), generator=gen)  # one per frame
     with torch.no_grad():
         out = motion(sample, 10, encoder_hidden_states=text).sample
         # frames mix: change one frame's input and the others' outputs change

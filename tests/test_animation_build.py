@@ -114,6 +114,10 @@ def test_motion_animation_is_one_call_reproducible_and_rebuilt_whole(make_projec
     frames = [root / "assets" / "characters" / f"ghost_idle_{k:02d}.png" for k in range(4)]
     assert all(f.is_file() for f in frames)
     assert len({f.read_bytes() for f in frames}) == 4  # four different frames
+    with sqlite3.connect(root / ".assetforge" / "assetforge.db") as c:
+        calls = [json.loads(m)["animation_call"] for (m,) in c.execute(
+            "SELECT metrics_json FROM generations WHERE job_id LIKE 'ghost#idle/%'")]
+    assert sorted(calls) == ["made every frame"] + ["shared"] * 3  # one AnimateDiff call
     res = run_cli(root, "verify", "--regenerate", "--json")
     assert res.exit_code == 0, res.output
     before = len(ok_jobs(root))

@@ -25,10 +25,19 @@ ESRGAN = Path("models") / "tiny-esrgan-x4.safetensors"
 BUILT_IN = {"diffusers": "assetforge-diffusers", "lora": "assetforge-lora",
             "seamless": "assetforge-seamless", "upscale": "assetforge-upscale",
             "cutout": "assetforge-cutout", "pbr": "assetforge-pbr",
-            "exports": "assetforge-exports"}
+            "exports": "assetforge-exports", "animation": "assetforge-animation"}
 STEP_KINDS = ("atlas", "tileset")  # built from other assets' outputs, not generated
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _frames(fields: dict[str, Any]) -> list[str]:
+    """A character's animation frames as views (``walk/0`` …): poses on disk, or ``frames``."""
+    out = []
+    for name, anim in fields.get("animations", {}).items():
+        count = len(list(DEMO.glob(anim["poses"]))) if "poses" in anim else anim["frames"]
+        out += [f"{name}/{k}" for k in range(count)]
+    return out
 
 
 def _load_demo() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -84,6 +93,10 @@ def test_the_demo_shows_every_feature_it_claims() -> None:
     assert len(ASSETS["hero"]["views"]) == 3
     assert all("control" in v for v in ASSETS["hero"]["views"].values())  # pose sheets
     assert ASSETS["hero"]["cutout"] == "key"
+    walk, idle = ASSETS["hero"]["animations"]["walk"], ASSETS["hero"]["animations"]["idle"]
+    assert len(list(DEMO.glob(walk["poses"]))) == 8 and "motion" not in walk  # pose frames
+    assert idle["motion"] in CONFIG["motion"] and idle["loop"] == "loop"  # AnimateDiff
+    assert ASSETS["characters"]["godot"] is True
     assert ASSETS["wall_mossy"]["init_image"] == "@wall_brick"  # an img2img variant
     assert "normal" in ASSETS["floor_stone"]["maps"]
     assert any("image" in a for a in ASSETS.values())  # a file-sourced asset
@@ -132,8 +145,14 @@ def test_the_engine_exports_hold_every_frame_and_tile(
     root, _ = demo
     atlas = json.loads((root / "assets" / "atlases" / "characters.json").read_text())
     views = list(ASSETS["hero"]["views"])
-    assert sorted(atlas["frames"]) == sorted(f"hero/{v}" for v in views)
-    assert atlas["animations"] == {"hero": [f"hero/{v}" for v in views]}
+    frames = _frames(ASSETS["hero"])
+    assert sorted(atlas["frames"]) == sorted(f"hero/{v}" for v in views + frames)
+    assert atlas["animations"] == {"hero": [f"hero/{v}" for v in views],
+                                   "hero/walk": [f"hero/{f}" for f in frames if "walk" in f],
+                                   "hero/idle": [f"hero/{f}" for f in frames if "idle" in f]}
+    assert {t["name"] for t in atlas["meta"]["frameTags"]} == {"hero/walk", "hero/idle"}
+    for name in ("characters.tres", "characters.godot3.tres"):  # godot = true
+        assert (root / "assets" / "atlases" / name).is_file()
     with Image.open(root / "assets" / "atlases" / "characters.png") as im:
         assert (im.width, im.height) == (atlas["meta"]["size"]["w"], atlas["meta"]["size"]["h"])
     tsx = (root / "assets" / "tilesets" / "dungeon.tsx").read_text()
@@ -145,7 +164,9 @@ def test_the_hero_has_three_distinct_views(demo: tuple[Path, dict[str, Any]]) ->
     root, _ = demo
     shown = _show(root, "hero")
     views = ASSETS["hero"]["views"]
-    assert [j["job"] for j in shown["jobs"]] == [f"hero#{v}" for v in views]
+    assert [j["job"] for j in shown["jobs"]] == [f"hero#{v}" for v in views] + [
+        f"hero#{f}" for f in _frames(ASSETS["hero"])]
+    shown["jobs"] = shown["jobs"][:len(views)]  # the views; the frames are checked below
     files = [root / "assets" / j["output"] for j in shown["jobs"]]
     assert [f.name for f in files] == [f"hero_{v}.png" for v in views]
     assert len({f.read_bytes() for f in files}) == 3
@@ -155,6 +176,24 @@ def test_the_hero_has_three_distinct_views(demo: tuple[Path, dict[str, Any]]) ->
     assert all(p.endswith(v["suffix"]) for p, v in zip(prompts, views.values(), strict=True))
     controls = [j["recipe"]["inputs"] for j in shown["jobs"]]  # each view: its own pose sheet
     assert [list(c) for c in controls] == [[f"views.{v}.control.0.image"] for v in views]
+
+
+def test_the_hero_walks_and_idles(demo: tuple[Path, dict[str, Any]]) -> None:
+    """Frames are outputs of the hero, aligned on their feet; the idle is one AnimateDiff
+    call (its first frame made every frame)."""
+    root, _ = demo
+    shown = _show(root, "hero")
+    walk, idle = shown["animations"]["walk"], shown["animations"]["idle"]
+    assert len(walk["frames"]) == 8 and len(idle["frames"]) == 4
+    assert walk["jitter_px"] is not None and walk["jitter_px"] <= 1.0
+    jobs = {j["job"]: j for j in shown["jobs"]}
+    assert jobs["hero#idle/0"]["recipe"]["generator"]["pipeline"] == "AnimateDiffPipeline"
+    assert jobs["hero#walk/3"]["recipe"]["inputs"] == {
+        "animations.walk.3.pose": jobs["hero#walk/3"]["recipe"]["inputs"][
+            "animations.walk.3.pose"]}
+    for f in _frames(ASSETS["hero"]):
+        name, _, k = f.partition("/")
+        assert (root / "assets" / "characters" / f"hero_{name}_{int(k):02d}.png").is_file()
 
 
 def test_plugins_reach_the_recipes(demo: tuple[Path, dict[str, Any]]) -> None:
@@ -185,8 +224,9 @@ def test_a_second_build_generates_nothing(demo: tuple[Path, dict[str, Any]]) -> 
     assert {a["status"] for a in again["assets"]} <= {"up-to-date"}
     # one record per image, per derived map, and per file a step wrote
     assert generation_count(root) == count == (
-        sum(len(a.get("views", [None])) for a in IMAGES.values())
-        + sum(len(a.get("maps", [])) for a in IMAGES.values()) + 2 * len(ASSETS) - 2 * len(IMAGES))
+        sum(len(a.get("views", [None])) + len(_frames(a)) for a in IMAGES.values())
+        + sum(len(a.get("maps", [])) for a in IMAGES.values()) + 2 * len(ASSETS) - 2 * len(IMAGES)
+        + 2 * sum(1 for a in ASSETS.values() if a.get("godot")))  # the atlas's two .tres
     after = snapshot(root)
     assert {k: v for k, v in after.items() if k.startswith("assets")} == {
         k: v for k, v in before.items() if k.startswith("assets")}

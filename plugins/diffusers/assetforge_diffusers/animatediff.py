@@ -92,12 +92,24 @@ def _pipeline(pipe: Any, project: Project, anim: Animation) -> Any:
                       else "AnimateDiffPipeline")
         extra = {"controlnet": net} if net is not None else {}
         with quiet(), _errors_only():
-            new = cls.from_pipe(pipe, motion_adapter=ad, **extra,
-                                **_dtype_kwarg(denoiser(pipe).dtype))
+            new = cls.from_pipe(pipe, unet=motion_unet(denoiser(pipe), ad), motion_adapter=ad,
+                                **extra, **_dtype_kwarg(denoiser(pipe).dtype))
         new.set_progress_bar_config(disable=True)
-        share_2d(new.unet, denoiser(pipe))
         state.pipelines[slot] = new
     return state.pipelines[slot]
+
+
+def motion_unet(unet: Any, ad: Any) -> Any:
+    """A UNetMotionModel over ``unet``'s own 2D layers (``share_2d``) and ``ad``'s motion
+    modules. Not ``from_unet2d``'s copy: a copy would miss (or, with a LoRA loaded, fail on)
+    what plugins do to the loaded UNet."""
+    from diffusers import UNetMotionModel
+
+    with quiet(), _errors_only():
+        model = UNetMotionModel.from_unet2d(unet, ad, load_weights=False)
+    share_2d(model, unet)
+    model.load_motion_modules(ad)
+    return model.to(device=unet.device, dtype=unet.dtype).eval()
 
 
 _TOP = ("conv_in", "time_proj", "time_embedding", "conv_norm_out", "conv_act", "conv_out")
@@ -182,13 +194,15 @@ def animation_key(recipe: dict[str, Any]) -> str:
 
 
 def frame(pipe: Any, job: Job, anim: Animation, k: int, project: Project,
-          recipe: dict[str, Any]) -> Image.Image:
-    """Frame ``k`` of ``anim``; the whole animation is made on the first ask."""
+          recipe: dict[str, Any]) -> tuple[Image.Image, bool]:
+    """Frame ``k`` of ``anim``, and whether this ask ran the call that made every frame."""
     key = animation_key(recipe)
     state = _state(pipe)
-    if state.frames is None or state.frames[0] != key:
+    ran = state.frames is None or state.frames[0] != key
+    if ran:
         state.frames = (key, run(pipe, job, anim, project))
-    return state.frames[1][k]
+    assert state.frames is not None
+    return state.frames[1][k], ran
 
 
 def run(pipe: Any, job: Job, anim: Animation, project: Project) -> list[Image.Image]:

@@ -365,7 +365,8 @@ class DiffusersGenerator:
         if motion_frame is not None and motion_frame[0].motion:
             from . import animatediff  # all frames in one call, kept for the other frames
 
-            image = animatediff.frame(loaded, job, *motion_frame, ctx.project, ctx.recipe)
+            image, ran = animatediff.frame(loaded, job, *motion_frame, ctx.project, ctx.recipe)
+            ctx.metrics["animation_call"] = "made every frame" if ran else "shared"
         elif cond.plain:
             image = pipeline.run(loaded, job)
         else:
