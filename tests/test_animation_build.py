@@ -157,3 +157,36 @@ def test_bad_animation_is_a_manifest_error(make_project) -> None:
     assert "a.toml:3: character.hero.animations: walk.frames: frames = N needs motion" \
         in res.output
     assert not (root / "assets").exists()
+
+
+def test_review_and_sheet_play_each_animation_beside_its_frames(hero) -> None:
+    import numpy as np
+
+    build_json(hero)
+    res = run_cli(hero, "review", "--out", str(hero / "rev"))
+    assert res.exit_code == 0, res.output
+    data = json.loads((hero / "rev" / "review.json").read_text())
+    (anim,) = data["animations"]
+    assert (anim["asset"], anim["name"], anim["fps"]) == ("hero", "walk", 8.0)
+    assert anim["frames"] == ["hero#walk/0", "hero#walk/1", "hero#walk/2"]
+    assert anim["image"] in (hero / "rev" / "index.html").read_text()
+
+    def shown(im: Image.Image) -> np.ndarray:
+        a = np.asarray(im.convert("RGBA")).copy()
+        a[a[..., 3] == 0] = 0
+        return a
+
+    with Image.open(hero / "rev" / anim["image"]) as im:
+        assert im.format == "WEBP" and im.n_frames == 3
+        for k in range(3):
+            im.seek(k)
+            with Image.open(hero / "assets" / "characters" / f"hero_walk_{k:02d}.png") as f:
+                assert (shown(im) == shown(f)).all(), k  # lossless, frame k at step k
+    res = run_cli(hero, "sheet", "hero", "--out", str(hero / "sheet.png"))
+    assert res.exit_code == 0, res.output
+    with Image.open(hero / "sheet.png") as im:  # an APNG: the animation's cell plays
+        assert im.n_frames == 3
+        im.seek(0)
+        first = np.asarray(im.convert("RGB")).copy()
+        im.seek(1)
+        assert (np.asarray(im.convert("RGB")) != first).any()
