@@ -23,7 +23,7 @@ from assetforge.project import load_project
 
 # The TexturePacker JSON-hash fields engines read, and their types.
 FRAME_FIELDS = {"frame": dict, "rotated": bool, "trimmed": bool, "spriteSourceSize": dict,
-                "sourceSize": dict}
+                "sourceSize": dict, "duration": int}  # duration: Aseprite's, in ms
 META_FIELDS = {"app": str, "version": str, "image": str, "format": str, "size": dict,
                "scale": str}
 
@@ -48,12 +48,15 @@ def validate_atlas_json(doc: dict) -> None:
             assert sorted(frame["pivot"]) == ["x", "y"]
         assert frame.get("anchor") == frame.get("pivot")  # PixiJS's name for the same point
     meta = doc["meta"]
-    assert set(meta) - {"related_multi_packs"} == set(META_FIELDS), set(meta)
+    assert set(meta) - {"related_multi_packs", "frameTags"} == set(META_FIELDS), set(meta)
     for key, kind in META_FIELDS.items():
         assert isinstance(meta[key], kind), key
     assert meta["format"] == "RGBA8888" and sorted(meta["size"]) == ["h", "w"]
     for names in doc.get("animations", {}).values():
         assert all(isinstance(n, str) for n in names)
+    order = list(doc["frames"])
+    for tag in meta.get("frameTags", []):  # Aseprite: from/to index the frames, inclusive
+        assert order[tag["from"]:tag["to"] + 1] == doc["animations"][tag["name"]]
 
 
 def frame_pixels(page: Image.Image, frame: dict) -> Image.Image:
