@@ -2,11 +2,12 @@
 of the same size, in one process.
 
 * poses: one ControlNet job per frame (``animations.walk = { poses = … }``), wall time per
-  frame ÷ one plain txt2img (target <= 1.1);
+  frame ÷ one plain txt2img (target <= 1.1), and ÷ one ControlNet job of a view with a pose
+  (what the ControlNet itself costs: a frame should add nothing to it);
 * motion: all frames in one AnimateDiff call on the tiny motion adapter (``motion = …``),
   wall time per frame ÷ one plain txt2img (reported);
-* the largest frame-to-frame anchor jitter of the pose frames after a colour-key cutout and
-  anchor alignment (the animation plugin), against bounding-box centring of the same frames.
+* the largest frame-to-frame anchor jitter (last → first included) of the pose frames after
+  a colour-key cutout and anchor alignment (the animation plugin), and before alignment.
 
 Jobs come from the real planner (manifest → specs → jobs with inputs); generation is timed
 through the generator (``DiffusersGenerator.generate``), median of --repeat runs.
@@ -40,7 +41,7 @@ def main() -> None:
 
     import numpy as np
     import torch
-    from assetforge_animation.anchor import align, anchor, bbox_centre, jitter
+    from assetforge_animation.anchor import align, anchor, jitter
     from assetforge_cutout.matte import key_cutout
     from assetforge_diffusers import animatediff
     from assetforge_diffusers.generator import DiffusersGenerator
@@ -70,7 +71,8 @@ def main() -> None:
     (root / "manifests").mkdir()
     (root / "manifests" / "m.toml").write_text(
         f'[texture.plain]\nprompt = "a knight"\nseed = 7\n{common}\n'
-        f'[character.walker]\nprompt = "a knight"\nseed = 7\n{common}views = ["front"]\n'
+        f'[character.walker]\nprompt = "a knight"\nseed = 7\n{common}'
+        'views.front = { control = { image = "poses/00.png", model = "pose" } }\n'
         'animations.walk = { poses = "poses/*.png", control = { model = "pose" } }\n'
         f'animations.idle = {{ frames = {args.frames}, motion = "tiny" }}\n')
     project = load_project(root)
@@ -78,6 +80,7 @@ def main() -> None:
     plan = make_plan(project, plugins, load_specs(project, plugins))
     jobs = {jp.job.job_id: jp for jp in plan.jobs()}
     plain = jobs["plain"]
+    view = jobs["walker#front"]  # one ControlNet job with a pose: what a pose frame costs
     poses = [jobs[f"walker#walk/{k}"] for k in range(args.frames)]
     motion = [jobs[f"walker#idle/{k}"] for k in range(args.frames)]
 
@@ -104,6 +107,7 @@ def main() -> None:
         return [generate(j) for j in motion]
 
     plain_s = statistics.median(timed(lambda: generate(plain)) for _ in range(args.repeat))
+    view_s = statistics.median(timed(lambda: generate(view)) for _ in range(args.repeat))
     pose_s = statistics.median(timed(lambda: [generate(j) for j in poses])
                                for _ in range(args.repeat)) / args.frames
     motion_s = statistics.median(timed(motion_all) for _ in range(args.repeat)) / args.frames
@@ -112,17 +116,16 @@ def main() -> None:
     cut = [Image.fromarray(key_cutout(f, 32, 1, False).rgba, "RGBA") for f in frames]
     aligned = [anchor(np.asarray(align(c)[0])[..., 3]) for c in cut]
     raw = [anchor(np.asarray(c)[..., 3]) for c in cut]
-    boxes = [bbox_centre(np.asarray(c)[..., 3]) for c in cut]
     print(f"tiny sd15, {s}px, {args.frames} frames, {args.steps} steps, {args.threads} "
           f"thread(s), median of {args.repeat}")
     print(f"plain generation            {plain_s:8.4f} s")
+    print(f"controlnet view (1 pose)    {view_s:8.4f} s  {view_s / plain_s:.2f} x plain")
     print(f"poses, per frame (1 job)    {pose_s:8.4f} s  {pose_s / plain_s:.2f} x plain "
-          "(target <= 1.1)")
+          f"(target <= 1.1), {pose_s / view_s:.2f} x a controlnet view")
     print(f"motion, per frame (1 call)  {motion_s:8.4f} s  {motion_s / plain_s:.2f} x plain")
     if all(a is not None for a in aligned):
         print(f"anchor jitter, aligned      {jitter(aligned, closed=True):8.3f} px  "
-              f"(unaligned {jitter(raw, closed=True):.3f} px, bbox centres "
-              f"{jitter(boxes, closed=True):.3f} px)")
+              f"(before alignment {jitter(raw, closed=True):.3f} px)")
     else:
         print("anchor jitter: a frame has no opaque pixel after the cutout")
 

@@ -81,3 +81,39 @@ def test_the_tiny_adapter_fits_the_tiny_unet_and_moves_the_frames() -> None:
         out2 = motion(moved, 10, encoder_hidden_states=text).sample
     assert out.shape == sample.shape
     assert (out2[:, :, 1:] - out[:, :, 1:]).abs().max() > 1e-3
+
+
+def test_a_style_lora_on_the_loaded_unet_reaches_the_frames(tmp_path) -> None:
+    """The motion UNet runs on the loaded UNet's own 2D layers: a LoRA loaded there (as the
+    lora plugin does, around each job) changes the frames, and unloading it gives the same
+    frames as before, byte for byte."""
+    from assetforge_diffusers import animatediff, tiny
+    from assetforge_diffusers.generator import DiffusersGenerator
+    from assetforge_lora.testing import save_peft_lora
+
+    from assetforge.api import Animation, AssetSpec, Job, SourceFile
+    from assetforge.project import load_project
+
+    (tmp_path / "assetforge.toml").write_text(
+        '[project]\nname = "t"\n[models.m]\nsource = "builtin:tiny-sd15"\n' + CONFIG)
+    project = load_project(tmp_path)
+    gen = DiffusersGenerator()
+    gen.identify(project.models["m"], project)
+    pipe = gen.load(project.models["m"], project)
+    anim = Animation("idle", 3, (), 10.0, "loop", "idle", "tiny", None)
+    spec = AssetSpec("g", "character", {}, SourceFile(tmp_path / "m.toml", ""))
+    job = Job("g", "character", "idle/0", "a ghost", "", 3, 64, 64, 2, 7.0, "euler", "m",
+              "g.png", spec)
+
+    def frames() -> list[bytes]:
+        return [f.tobytes() for f in animatediff.run(pipe, job, anim, project)]
+
+    plain = frames()
+    lora = save_peft_lora(tiny.ensure_tiny_model("tiny-sd15"), tmp_path / "s.safetensors", 1)
+    pipe.load_lora_weights(str(lora), adapter_name="s")
+    styled = frames()
+    pipe.unload_lora_weights()
+    assert styled != plain
+    assert frames() == plain
+    unet = animatediff._pipeline(pipe, project, anim).unet
+    assert unet.down_blocks[1].attentions is pipe.unet.down_blocks[1].attentions
