@@ -4,8 +4,10 @@ diffusers' own tests build ``MotionAdapter(block_out_channels=(8, 8), motion_lay
 motion_norm_num_groups=2, motion_num_attention_heads=4)`` for a UNet with blocks (8, 8). An
 adapter must match its UNet's blocks, so this one has the tiny SD 1.5's: block_out_channels
 (32, 64), two motion layers per block (the UNet has two layers per block), norm groups 8 (they
-divide 32 and 64), four heads. Its temporal ``proj_out`` layers start at zero (the adapter then
-changes nothing), so the builder draws them seeded with std 0.2, as tiny_controlnet.py does.
+divide 32 and 64), four heads. AnimateDiff zero-initialises the temporal ``proj_out`` layers
+(an untrained adapter then changes nothing; diffusers 0.42 happens not to), so the builder
+draws them seeded with std 0.2, as tiny_controlnet.py does its output layers: the frames then
+depend on each other (tests/test_animatediff.py checks it).
 Built once into the model cache with ``save_pretrained`` (safetensors).
 """
 
