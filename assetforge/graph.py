@@ -44,6 +44,8 @@ class Edge:
         an input of every job)."""
         if self.name.startswith("animations."):
             return bool(input_applies(self.name, view))
+        if view is not None and "/" in view and self.name.startswith("control."):
+            return False  # a frame's ControlNet reads its pose, not the asset's control
         for_view = self.for_view
         return for_view is None or for_view == view
 

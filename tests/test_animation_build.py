@@ -190,3 +190,17 @@ def test_review_and_sheet_play_each_animation_beside_its_frames(hero) -> None:
         first = np.asarray(im.convert("RGB")).copy()
         im.seek(1)
         assert (np.asarray(im.convert("RGB")) != first).any()
+
+
+def test_a_frame_is_a_graph_node(hero) -> None:
+    manifest = hero / "manifests" / "b.toml"
+    manifest.write_text('[texture.echo]\nprompt = "an echo"\ninit_image = "@hero:walk/1"\n')
+    data = build_json(hero)
+    assert data["summary"]["failed"] == 0, data
+    shown = json.loads(run_cli(hero, "show", "echo", "--json").stdout)
+    (ref,) = shown["inputs"].values()
+    assert (ref["ref"], ref["asset"], ref["view"]) == ("@hero:walk/1", "hero", "walk/1")
+    manifest.write_text('[texture.echo]\nprompt = "an echo"\ninit_image = "@hero:walk/7"\n')
+    res = run_cli(hero, "build")
+    assert res.exit_code == 2
+    assert "b.toml:3: texture.echo.init_image: unknown view 'walk/7'" in res.output
