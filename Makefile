@@ -21,12 +21,12 @@ plugin_arg = -e './$(1:/=)$(PLUGIN_EXTRAS_$(notdir $(1:/=)))'
 
 setup: $(STAMP) system-packages $(addsuffix /node_modules/.package-lock.json,$(NPM_DIRS))
 
-$(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) Makefile
+$(STAMP): constraints.txt pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -e '.[dev,s3]' $(foreach p,$(PLUGINS),$(call plugin_arg,$(p)))
-	$(PIP) install -q $(sort $(TEST_PIP))
+	$(PIP) install -q -c constraints.txt -e '.[dev,s3]' $(foreach p,$(PLUGINS),$(call plugin_arg,$(p)))
+	$(PIP) install -q -c constraints.txt $(sort $(TEST_PIP))
 	touch $(STAMP)
 
 # Debian packages, installed (as root) only when one is missing. Playwright drives the system
