@@ -44,7 +44,8 @@ def test_build_noop_edit_one_terrain_and_verify(make_project):
     before = set_digests(root)
     (root / "art" / "grass.png").write_bytes(tiling_texture(64, 7))
     explain = run_cli(root, "build", "--dry-run", "--explain")
-    assert "inputs changed: @grass" in explain.output, explain.output
+    assert "ground  (input @grass is changed)" in explain.output, explain.output
+    assert "ground4  (input @grass is changed)" in explain.output
     after = build_json(root)
     assert statuses(after) == {"dirt": "up-to-date", "grass": "built", "ground": "built",
                                "ground4": "built"}, after

@@ -135,8 +135,9 @@ def test_pytiled_parser_reads_the_wangset(built, name):
 def test_godot4_tileset_terrains_and_peering_bits_match_the_wangids(built, name):
     lay, size, columns = SETS[name]
     res = godot_parser.load(str(set_path(built, name, ".tres")))
-    assert res.header.name == "gd_resource" and res.header["format"] == 3
     sections = res.get_sections()
+    head = sections[0].header
+    assert head.name == "gd_resource" and head["type"] == "TileSet" and head["format"] == 3
     ext = next(s for s in sections if s.header.name == "ext_resource")
     assert ext.header["path"] == f"{name}.png" and ext.header["type"] == "Texture2D"
     atlas = next(s for s in sections if s.header.name == "sub_resource")
