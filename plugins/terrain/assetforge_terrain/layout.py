@@ -31,7 +31,7 @@ OFFSETS = {N: (0, -1), NE: (1, -1), E: (1, 0), SE: (1, 1), S: (0, 1), SW: (-1, 1
            W: (-1, 0), NW: (-1, -1)}
 
 # Changes whenever the pixels of the same inputs would change: it is in the recipe.
-ALGORITHM = "terrain-field-3x3-v1"
+ALGORITHM = "terrain-field-3x3-calm-cut-v1"
 LAYOUTS = ("corner", "blob")
 DEFAULT_COLUMNS = {"corner": 4, "blob": 8}
 
