@@ -60,10 +60,11 @@ def main() -> int:
     ap.add_argument("--texture", type=int, default=256, help="side of the file textures")
     args = ap.parse_args()
 
-    from assetforge.api import AssetSpec, InputRef, SourceFile, file_sha256
-    from assetforge.project import load_project
     from assetforge_terrain import layout, plugin, seams
     from assetforge_terrain.step import TERRAIN_STEP
+
+    from assetforge.api import AssetSpec, InputRef, SourceFile, file_sha256
+    from assetforge.project import load_project
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -7,9 +7,8 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from assetforge_terrain import layout
+from PIL import Image
 
 
 def tiling_texture(size: int, seed: int, smooth: int = 2) -> bytes:

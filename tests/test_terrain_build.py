@@ -9,10 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
+from assetforge_terrain import layout, seams
 from helpers import build_json, run_cli, snapshot
 from terrain_kit import MANIFEST, project_files, read_tiles, set_path, tiling_texture
-
-from assetforge_terrain import layout, seams
 
 SUFFIXES = (".png", ".tsx", ".tres", ".godot3.tres", ".sample.png")
 
@@ -51,6 +50,11 @@ def test_build_noop_edit_one_terrain_and_verify(make_project):
                                "ground4": "built"}, after
     changed = {k for k, v in set_digests(root).items() if before[k] != v}
     assert {"ground.png", "ground4.png", "ground.sample.png"} <= changed
+    # review shows the set in use: the sample map painted with it, before and after
+    review = run_cli(root, "review", "--format", "md")
+    assert review.exit_code == 0, review.output
+    assert "`terrains/ground.sample.png`" in review.output
+    assert "`terrains/ground4.sample.png`" in review.output
     assert build_json(root)["summary"]["built"] == 0
     res = run_cli(root, "verify")
     assert res.exit_code == 0, res.output

@@ -13,12 +13,11 @@ from pathlib import Path
 import godot_parser
 import pytest
 import pytiled_parser
+from assetforge_terrain import layout, sample, seams
 from conftest import BASE_CONFIG
 from godot_kit import run_godot3
 from helpers import build_json
 from terrain_kit import project_files, read_tiles, set_path
-
-from assetforge_terrain import layout, sample, seams
 
 SETS = {"ground": ("blob", 32, 8), "ground4": ("corner", 64, 4)}  # layout, size, columns
 

@@ -9,10 +9,9 @@ import io
 
 import numpy as np
 import pytest
+from assetforge_terrain import compose, layout, seams
 from PIL import Image
 from terrain_kit import tiling_texture
-
-from assetforge_terrain import compose, layout, seams
 
 
 def terrain(seed: int, size: int, source: int = 96) -> np.ndarray:
@@ -71,8 +70,9 @@ def test_corner_regions_show_their_terrain(name):
     tiles = layout.tiles_of(name)
     images, masks = compose.compose(lower, upper, tiles, name, 3)
     k = size // 8  # well inside the corner plateau
-    spots = {layout.NW: (slice(0, k), slice(0, k)), layout.NE: (slice(0, k), slice(-k, None)),
-             layout.SW: (slice(-k, None), slice(0, k)), layout.SE: (slice(-k, None), slice(-k, None))}
+    top, left, bottom, right = slice(0, k), slice(0, k), slice(-k, None), slice(-k, None)
+    spots = {layout.NW: (top, left), layout.NE: (top, right), layout.SW: (bottom, left),
+             layout.SE: (bottom, right)}
     for tile, mask in zip(tiles, masks, strict=True):
         for bit, where in spots.items():
             assert np.all(mask[where] == tile.has(bit)), (tile, bit)
