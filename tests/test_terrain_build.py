@@ -96,6 +96,10 @@ ERRORS = [
     ('terrains = ["@dirt", "@grass"]', 'terrains = ["@dirt", "@grass", "@dirt"]', "terrains",
      "exactly two"),
     ('layout = "blob"', 'layout = "hex"', "layout", "must be one of corner, blob"),
+    ('layout = "blob"', 'layout = "blob"\ntransition = { strength = 0.5 }', "transition",
+     "prompt: missing"),
+    ('layout = "blob"', 'layout = "blob"\ntransition = { prompt = "foam" }', "transition",
+     "a transition is painted by a model: set model"),
 ]
 
 
