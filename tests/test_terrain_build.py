@@ -98,8 +98,8 @@ ERRORS = [
     ('layout = "blob"', 'layout = "hex"', "layout", "must be one of corner, blob"),
     ('layout = "blob"', 'layout = "blob"\ntransition = { strength = 0.5 }', "transition",
      "prompt: missing"),
-    ('layout = "blob"', 'layout = "blob"\ntransition = { prompt = "foam" }', "transition",
-     "a transition is painted by a model: set model"),
+    ('layout = "blob"', 'layout = "blob"\nmodel = "nope"\ntransition = { prompt = "foam" }',
+     "transition", r"a transition is painted by a model: no \[models\.nope\] table"),
 ]
 
 
