@@ -11,6 +11,9 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 APT_PACKAGES += chromium tiled
 TEST_PIP += playwright pytmx tomlkit imagehash
 NPM_DIRS += tests/js
+# terrain: the Godot 3 engine (headless) loads the exported TileSets; parsers for .tsx and .tres.
+APT_PACKAGES += godot3-server
+TEST_PIP += pytiled-parser godot-parser
 # Extras a plugin is installed with ('-e ./plugins/NAME[EXTRAS]'), where the tests need them:
 # cutout's rembg[cpu] (method = "rembg") and onnx (its tests build a tiny ONNX model); ray.
 PLUGIN_EXTRAS_cutout := [rembg,testing]

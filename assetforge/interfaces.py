@@ -228,6 +228,8 @@ class Graph(Protocol):
 
     def output(self, asset_id: str, view: str | None = None) -> str: ...
 
+    def field(self, asset_id: str, key: str) -> Any: ...  # a manifest key after kind defaults
+
 
 @dataclass(frozen=True)
 class StepResult:
