@@ -11,6 +11,7 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 APT_PACKAGES += chromium tiled
 TEST_PIP += playwright pytmx tomlkit imagehash
 NPM_DIRS += tests/js
+NPM_DIRS += tests/taplo
 # Extras a plugin is installed with ('-e ./plugins/NAME[EXTRAS]'), where the tests need them:
 # cutout's rembg[cpu] (method = "rembg") and onnx (its tests build a tiny ONNX model); ray.
 PLUGIN_EXTRAS_cutout := [rembg,testing]
@@ -59,3 +60,8 @@ bench: setup
 clean:
 	rm -rf $(VENV) .pytest_cache projects/demo/assets projects/demo/.assetforge \
 		$(addsuffix /node_modules,$(NPM_DIRS))
+
+# The README's screenshot of the live page (assetforge serve), taken by its browser test.
+.PHONY: docs
+docs: setup
+	ASSETFORGE_SCREENSHOT=$(CURDIR)/docs/serve.png $(VENV)/bin/pytest -q tests/test_serve_page.py
