@@ -224,16 +224,56 @@ def taplo_config(project: Project) -> str:
             f'[rule.schema]\npath = "./{rel}/{CONFIG_SCHEMA}"\n')
 
 
+def fingerprint(project: Project, plugins: Plugins) -> str:
+    """What the schemas are made from, cheaply: the loaded plugins and the stat of every
+    source file of theirs (a package's folder, a project plugin's file) and of
+    assetforge.toml (kind defaults, model tables). Equal: the schemas are unchanged."""
+    from . import __version__
+
+    parts: list[Any] = [__version__]
+    folders: set[str] = set()
+    for name, module in sorted(plugins.pm.list_name_plugin(), key=lambda kv: kv[0]):
+        file = getattr(module, "__file__", None)
+        parts.append(name)
+        if file:
+            folders.add(os.path.dirname(file))
+    for path in [str(project.config_path), *sorted(
+            e.path for d in sorted(folders) for e in _scan(d) if e.name.endswith(".py"))]:
+        try:
+            st = os.stat(path)
+            parts.append((path, st.st_size, st.st_mtime_ns))
+        except OSError:
+            parts.append((path, None))
+    return json.dumps(parts)
+
+
+def _scan(folder: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except OSError:
+        return []
+
+
 def refresh(project: Project, plugins: Plugins) -> list[Path]:
     """After a build: rewrite the schemas when the plugins (or kind defaults, models) changed
-    them, for projects set up for editors (a ``.taplo.toml`` written by ``init``)."""
+    them, for projects set up for editors (a ``.taplo.toml`` written by ``init``). A build that
+    changed none of their sources pays a few dozen ``stat`` calls, not a schema."""
     try:
         head = (project.root / TAPLO_CONFIG).read_text("utf-8")[:len(TAPLO_MARKER)]
     except (OSError, UnicodeDecodeError):
         return []
     if head != TAPLO_MARKER:
         return []
+    folder = schema_dir(project)
+    stamp = folder / "fingerprint.json"
     try:
-        return write_schemas(project, plugins)
+        now = fingerprint(project, plugins)
+        if (stamp.is_file() and stamp.read_text("utf-8") == now
+                and all((folder / n).is_file() for n in (MANIFEST_SCHEMA, CONFIG_SCHEMA))):
+            return []
+        changed = write_schemas(project, plugins)
+        _write_if_changed(stamp, now)
+        return changed
     except OSError:
         return []  # editor support never fails a build

@@ -30,7 +30,8 @@ figure{margin:0;text-align:center;font-size:11px;color:#777}
 figure img{width:128px;height:auto;display:block;image-rendering:pixelated;
 background:repeating-conic-gradient(#ccc 0 25%,#fff 0 50%) 0 0/16px 16px}
 .preview img{width:264px}
-.cands{display:flex;gap:4px;flex-wrap:wrap;margin-top:6px}
+.cands{display:flex;gap:4px;flex-wrap:wrap;margin-top:6px;align-items:center}
+.cands .label{font-size:11px;color:#777}
 .cands button{padding:0;border:2px solid transparent;background:none;cursor:pointer}
 .cands button.picked{border-color:#2e8b57}.cands img{width:48px;display:block}
 .hidden{display:none}
@@ -85,7 +86,9 @@ function update(a, builds) {
   c.dataset.status = a.status;
   c.classList.toggle('fresh', a.built_at === builds - 1 && a.status !== 'up-to-date');
   c.classList.toggle('failed', a.status === 'failed');
-  c.querySelector('.why').textContent = a.reason ? a.status + ': ' + a.reason : a.status;
+  // what the last rebuild did and why, kept while later builds leave the asset up to date
+  const last = a.status === 'up-to-date' && a.last ? a.last : a.status;
+  c.querySelector('.why').textContent = a.reason ? last + ': ' + a.reason : a.status;
   const pv = c.querySelector('.preview');
   pv.classList.toggle('hidden', !a.preview);
   if (a.preview) setImg(pv.querySelector('img'), a.preview, a.preview);
@@ -107,7 +110,8 @@ function update(a, builds) {
   }
   c.querySelector('.err').textContent = a.errors.join('\n');
   const strip = c.querySelector('.cands');
-  strip.replaceChildren(...a.candidates.map(k => {
+  strip.replaceChildren(...(a.candidates.length ? [el('span', {class: 'label',
+    text: 'candidates:'})] : []), ...a.candidates.map(k => {
     const b = el('button', {class: 'cand' + (k.picked ? ' picked' : ''), title:
                  'candidate ' + k.index + ' (seed ' + k.seed + '): click to pick',
                  'data-index': k.index}, el('img', {src: k.url, alt: 'candidate ' + k.index}));

@@ -111,6 +111,7 @@ class LiveState:
                 "id": a.id, "kind": kind, "status": a.status, "errors": list(a.errors),
                 # why it was last rebuilt: kept while later builds leave it up to date
                 "reason": a.reason if a.status != "up-to-date" else old.get("reason", ""),
+                "last": a.status if a.status != "up-to-date" else old.get("last", ""),
                 "built_at": self.builds if a.status != "up-to-date"
                 else old.get("built_at", 0),
                 "outputs": [self._output(rel) for rel in a.outputs],
