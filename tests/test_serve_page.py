@@ -82,6 +82,11 @@ def test_live_page_follows_saves_errors_and_picks(tmp_path):
             prev = page.locator('#asset-moss [data-path="textures/moss.png"] .prev img')
             assert prev.get_attribute("data-hash") == first
             assert "recipe changed: prompt" in page.locator("#asset-moss .why").inner_text()
+            page.fill("#filter", "mo")  # the filter by id
+            assert page.locator("#asset-sand").is_hidden()
+            assert page.locator("#asset-moss").is_visible()
+            page.fill("#filter", "")
+            assert page.locator("#asset-sand").is_visible()
 
             # 2. a broken save → the error panel with file and line; fixed → it goes
             good = manifest.read_text()
