@@ -196,3 +196,37 @@ def test_cards_pick_a_kind_specific_preview_among_the_outputs():
     assert default_preview("animation", ["anim/walk.png", "anim/walk.gif"]) == "anim/walk.gif"
     assert default_preview("terrain", ["t/dirt.png", "t/dirt_preview.png"]) == \
         "t/dirt_preview.png"
+
+
+def test_an_unexpected_build_exception_is_shown_and_the_server_lives(tmp_path):
+    """Not a manifest mistake but a bug (here: the first build raises): the page shows it,
+    the watch loop starts afresh, and the server never stops answering."""
+    from assetforge.project import load_project
+    from assetforge.serve import start
+
+    root = make_live_project(tmp_path / "crash", PLAIN)
+    session = start(load_project(root))
+    seen: list[list[str]] = []
+    crashed = session.state.crashed
+
+    def record(message: str) -> None:
+        crashed(message)
+        seen.append(list(session.state.errors))
+
+    session.state.crashed = record  # type: ignore[method-assign]
+
+    def broken_build(*args, **kwargs):
+        raise RuntimeError("a bug in a build")
+
+    session.watcher.builder.build = broken_build  # the first watcher's builder only
+    thread = threading.Thread(target=session.run, daemon=True)
+    thread.start()
+    try:
+        _until(session.state, lambda: session.state.builds >= 1)  # the restarted loop built
+        assert seen == [["internal error: RuntimeError: a bug in a build"]]
+        assert session.state.errors == []
+        assert _request(session, "GET", "/out/textures/moss.png")[0] == 200
+    finally:
+        session.stop()
+        thread.join(60)
+    assert not thread.is_alive()
