@@ -16,6 +16,7 @@ import ipaddress
 import json
 import mimetypes
 import re
+import socket
 import sys
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,22 +74,24 @@ class LiveServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], state: LiveState, token: str,
                  pick: Any, store: Any, page: Any):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
         self.state, self.token, self.pick, self.store, self.page = (state, token, pick,
                                                                     store, page)
         host, port = self.server_address[:2]
+        host = f"[{host}]" if ":" in str(host) else host
         # Bound to loopback, only our own names are accepted in Host: a web page whose name
         # resolves to 127.0.0.1 (DNS rebinding) cannot read the page or its token. Bound to
         # another address (--host, warned), any name may reach it; the token still guards.
         self.hosts: set[str] | None = None
         if loopback(str(host)):
-            self.hosts = {f"{h}:{port}" for h in (str(host), "127.0.0.1", "localhost",
-                                                  "[::1]")}
+            self.hosts = {f"{h}:{port}" for h in (host, "127.0.0.1", "localhost", "[::1]")}
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://[{host}]:{port}/" if ":" in str(host) else f"http://{host}:{port}/"
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A broken connection or a handler bug: one line, never a traceback, server lives.
