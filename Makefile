@@ -14,6 +14,7 @@ NPM_DIRS += tests/js
 # terrain: the Godot 3 engine (headless) loads the exported TileSets; parsers for .tsx and .tres.
 APT_PACKAGES += godot3-server
 TEST_PIP += pytiled-parser godot-parser
+NPM_DIRS += tests/taplo
 # Extras a plugin is installed with ('-e ./plugins/NAME[EXTRAS]'), where the tests need them:
 # cutout's rembg[cpu] (method = "rembg") and onnx (its tests build a tiny ONNX model); ray.
 PLUGIN_EXTRAS_cutout := [rembg,testing]
@@ -62,3 +63,8 @@ bench: setup
 clean:
 	rm -rf $(VENV) .pytest_cache projects/demo/assets projects/demo/.assetforge \
 		$(addsuffix /node_modules,$(NPM_DIRS))
+
+# The README's screenshot of the live page (assetforge serve), taken by its browser test.
+.PHONY: docs
+docs: setup
+	ASSETFORGE_SCREENSHOT=$(CURDIR)/docs/serve.png $(VENV)/bin/pytest -q tests/test_serve_page.py
