@@ -11,9 +11,10 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 APT_PACKAGES += chromium tiled
 TEST_PIP += playwright pytmx tomlkit imagehash
 NPM_DIRS += tests/js
-# Animation exports: the Godot 3 engine loads SpriteFrames; godot-parser reads Godot 4 .tres.
+# terrain: the Godot 3 engine (headless) loads the exported TileSets; parsers for .tsx and .tres.
 APT_PACKAGES += godot3-server
-TEST_PIP += godot-parser
+TEST_PIP += pytiled-parser godot-parser
+NPM_DIRS += tests/taplo
 # Extras a plugin is installed with ('-e ./plugins/NAME[EXTRAS]'), where the tests need them:
 # cutout's rembg[cpu] (method = "rembg") and onnx (its tests build a tiny ONNX model); ray.
 PLUGIN_EXTRAS_cutout := [rembg,testing]
@@ -24,12 +25,12 @@ plugin_arg = -e './$(1:/=)$(PLUGIN_EXTRAS_$(notdir $(1:/=)))'
 
 setup: $(STAMP) system-packages $(addsuffix /node_modules/.package-lock.json,$(NPM_DIRS))
 
-$(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) Makefile
+$(STAMP): constraints.txt pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -e '.[dev,s3]' $(foreach p,$(PLUGINS),$(call plugin_arg,$(p)))
-	$(PIP) install -q $(sort $(TEST_PIP))
+	$(PIP) install -q -c constraints.txt -e '.[dev,s3]' $(foreach p,$(PLUGINS),$(call plugin_arg,$(p)))
+	$(PIP) install -q -c constraints.txt $(sort $(TEST_PIP))
 	touch $(STAMP)
 
 # Debian packages, installed (as root) only when one is missing. Playwright drives the system
@@ -62,3 +63,8 @@ bench: setup
 clean:
 	rm -rf $(VENV) .pytest_cache projects/demo/assets projects/demo/.assetforge \
 		$(addsuffix /node_modules,$(NPM_DIRS))
+
+# The README's screenshot of the live page (assetforge serve), taken by its browser test.
+.PHONY: docs
+docs: setup
+	ASSETFORGE_SCREENSHOT=$(CURDIR)/docs/serve.png $(VENV)/bin/pytest -q tests/test_serve_page.py
