@@ -54,6 +54,22 @@ class Animation:
             f"animations.{self.name}.{k}.pose"
 
 
+# JSON Schema of the ``animations`` value, for editors (``assetforge schema``).
+SCHEMA: dict[str, Any] = {"additionalProperties": {
+    "type": "object", "additionalProperties": False, "properties": {
+        "poses": {"type": "string", "minLength": 1,
+                  "description": "one control image per frame: a glob such as poses/walk/*.png"},
+        "frames": {"type": "integer", "minimum": 1, "maximum": MAX_FRAMES,
+                   "description": "a frame count (with motion)"},
+        "fps": {"type": "number", "exclusiveMinimum": 0, "maximum": 240},
+        "loop": {"enum": list(LOOPS)},
+        "suffix": {"type": "string"},
+        "motion": {"type": "string", "description": "a [motion.NAME] adapter"},
+        "control": {"type": "object", "additionalProperties": False, "required": ["model"],
+                    "properties": {"model": {"type": "string"},
+                                   "scale": {"type": "number", "minimum": 0, "maximum": 2}}}}}}
+
+
 def check(value: Any) -> str | None:
     """Type and shape of ``animations`` (the pose files are checked when specs load)."""
     if not value:

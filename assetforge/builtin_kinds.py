@@ -131,7 +131,7 @@ def register_manifest_keys() -> list[ManifestKey]:
                     kinds=("character",), check=_views, schema=VIEWS_SCHEMA),
         ManifestKey("animations", (dict,), "character animations: NAME = { poses = \"dir/*.png\" "
                     "| frames = N, control, motion, fps, loop, suffix }", kinds=("character",),
-                    check=animations.check),
+                    check=animations.check, schema=animations.SCHEMA),
         ManifestKey("image", (str,), 'a file-sourced asset: "path" in the project or "@ID" '
                     "(instead of prompt; nothing is generated)", check=_image,
                     inputs=_image_inputs, schema={"minLength": 1}),

@@ -42,6 +42,8 @@ TABLES = {
     "kinds": "defaults for every asset of a kind: [kinds.texture] width = 512, …",
     "plugins": "settings read by plugin NAME: [plugins.NAME]",
     "controlnets": "ControlNet tables: [controlnets.NAME] source = …",
+    "motion": "AnimateDiff motion adapters: [motion.NAME] source = a folder, a .safetensors "
+              "file, a hub id or builtin:tiny-motion-sd15",
     "policy": "what a build may ship (licences of the weights)",
     "executor": "where generation runs: name = local, or one a plugin adds (ray)",
 }
@@ -169,6 +171,10 @@ def config_schema(project: Project, plugins: Plugins) -> dict[str, Any]:
                   "additionalProperties": False},
         "plugins": {"type": "object", "additionalProperties": {"type": "object"}},
         "controlnets": {"type": "object"},
+        "motion": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["source"], "additionalProperties": False,
+            "properties": {"source": {"type": "string", "minLength": 1},
+                           "license": {"type": "string"}}}},
         "executor": {"type": "object", "properties": {"name": {
             "type": "string", "description": "local, or an executor a plugin adds (ray)"}}},
     }
