@@ -19,6 +19,7 @@ from .interfaces import (
     CheckResult,
     DerivedFile,
     DerivedStep,
+    BatchGenerator,
     GenerationContext,
     Generator,
     Graph,
@@ -44,8 +45,9 @@ __all__ = [
     # the hook marker
     "hookimpl",
     # data that flows between the core and plugins
-    "AssetKind", "AssetSpec", "AssetStep", "CheckResult", "DerivedFile", "DerivedStep",
-    "GenerationContext", "Generator", "Graph", "InputRef", "Job", "Location", "ManifestKey",
+    "AssetKind", "AssetSpec", "AssetStep", "BatchGenerator", "CheckResult", "DerivedFile",
+    "DerivedStep", "GenerationContext", "Generator", "Graph", "InputRef", "Job", "Location",
+    "ManifestKey",
     "ModelConfig", "ModelIdentity", "PostProcessor", "Project", "RecipePart", "SourceFile",
     "StepResult", "WeightLicense",
     # executors (register_executors): a result per job, a worker-side renderer

@@ -14,6 +14,8 @@ Model table options (``[models.NAME]`` besides ``source``):
             model's identity, since they change the bytes).
 ``family``  for a single-file checkpoint whose architecture cannot be told from its tensor
             names: one of sd15, sd2, sdxl, sd3.
+``batch``, ``memory``, ``offload``, ``vae_slicing``, ``vae_tiling``, ``layerwise_fp8``,
+``quantize``, ``compile``: throughput and memory settings (``memory.py``, ``batched.py``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from assetforge.api import (
     json_hash,
 )
 
-from . import conditions, controlnets, hub, identity, runtime, schedulers, tiny
+from . import conditions, controlnets, hub, identity, memory, runtime, schedulers, tiny
 from .identity import FAMILIES, FAMILY_PIPELINES, ModelFormatError
 from .sources import Source, classify, root_of
 
@@ -49,6 +51,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {  # option -> source kinds that accept it
     "config": ("file", "pickle"),
     "family": ("file", "pickle"),
     "license": ("builtin", "folder", "file", "pickle", "hub"),  # recorded, not hashed
+    **{key: ("builtin", "folder", "file", "pickle", "hub") for key in memory.KEYS},
 }
 # Changes when the way noise is made changes: old recipes must not match new images.
 NOISE = "cpu-generator-randn-float32-v1"
@@ -95,6 +98,8 @@ class DiffusersGenerator:
         self._devices: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         # [controlnets.NAME] -> (content identity, family), per plan like the runtime.
         self._controlnets: dict[tuple[Path, str], tuple[str, str | None]] = {}
+        # [models.NAME] -> its checked memory/batch settings, per plan like the runtime.
+        self._settings: dict[str, memory.Settings] = {}
 
     # -- planning (torch-free) ---------------------------------------------------------------
     def handles(self, model: ModelConfig) -> bool:
@@ -189,6 +194,7 @@ class DiffusersGenerator:
         self._project, self._runtime = project, None
         self._controlnets = {}
         r = self._resolve(model, project)
+        self._settings[model.name] = self.settings(model, project, r)
 
         def folder_hash(f: _Folder) -> str:
             linked = r.source.kind == "hub"  # snapshot files link to blobs named by sha256
@@ -206,6 +212,16 @@ class DiffusersGenerator:
             digest = short if r.config is None else json_hash(
                 {"checkpoint": short, "config": folder_hash(r.config)})
         return ModelIdentity(digest, r.family, identity.short_hash(short))
+
+    def settings(self, model: ModelConfig, project: Project,
+                 r: _Resolved | None = None) -> memory.Settings:
+        """The model's checked batch, memory and compile settings for this machine."""
+        found = memory.settings(model, project, runtime.resolve(project).device)
+        r = r or self._resolve(model, project)
+        if found.quantize and r.folder is None and r.source.kind != "builtin":
+            raise memory.problem(model, project, "quantize", "quantization applies to diffusers "
+                                 "folders and hub ids, not to a single-file checkpoint")
+        return found
 
     def ensure_available(self, model: ModelConfig, project: Project | None = None) -> Path:
         """For a hub id: the local snapshot, downloaded first when online and not cached.
@@ -254,10 +270,11 @@ class DiffusersGenerator:
             "scheduler_config": overrides,
             "dtype": rt.dtype,
             "noise": NOISE,
-            "batch_size": 1,
         }
         cond = conditions.of_job(job)
+        fields.update(self._settings.get(job.model, memory.DEFAULT).recipe())
         if not cond.plain:  # txt2img recipes stay exactly as they were
+            fields["batch_size"] = 1  # img2img and ControlNet jobs are generated alone
             fields.update(self._condition_fields(job, cond, model, project or self._project))
         return fields
 
@@ -317,18 +334,19 @@ class DiffusersGenerator:
 
             torch.set_num_threads(threads)
 
+        tune = self.settings(model, project, r)
         try:
             if r.source.kind == "builtin":
                 folder = tiny.ensure_tiny_model(r.source.value)
                 return pipeline.load_folder(folder, r.family, identity.read_model_index(folder),
-                                            rt, project.allow_pickle)
+                                            rt, project.allow_pickle, tune)
             if r.folder is not None:
                 return pipeline.load_folder(r.folder.path, r.family, r.folder.index, rt,
-                                            project.allow_pickle)
+                                            project.allow_pickle, tune)
             assert r.source.path is not None
             return pipeline.load_single_file(
                 r.source.path, r.family, rt, r.config.path if r.config else None,
-                local_files_only=hub.offline() or r.config is not None)
+                local_files_only=hub.offline() or r.config is not None, tune=tune)
         except (OSError, ValueError, KeyError) as e:
             hint = ""
             if r.source.kind in ("file", "pickle") and r.config is None:
@@ -355,6 +373,12 @@ class DiffusersGenerator:
         from . import pipeline
 
         cond = conditions.of_job(job)
+        size = self.batch_size(job, ctx.recipe)
+        if size > 1:  # alone (verify, a remote worker): in a call of the recorded batch size
+            result = self.generate_batch(loaded, [job], [ctx])[0]
+            if isinstance(result, BaseException):
+                raise result
+            return result
         if cond.plain:
             image = pipeline.run(loaded, job)
         else:
@@ -364,4 +388,35 @@ class DiffusersGenerator:
         ctx.metrics.setdefault("dtype", str(pipeline.denoiser(loaded).dtype).removeprefix(
             "torch."))
         ctx.metrics.setdefault("scheduler_class", type(loaded.scheduler).__name__)
+        self._record(loaded, ctx)
         return image
+
+    # -- batches (assetforge.api.BatchGenerator) -------------------------------------------------
+    def batch_size(self, job: Job, recipe: dict[str, Any]) -> int:
+        """The recipe's batch size: the model's ``batch`` for plain txt2img jobs, else 1."""
+        size = (recipe.get("generator") or {}).get("batch_size", 1)
+        return size if isinstance(size, int) and size > 1 else 1
+
+    def generate_batch(self, loaded: Any, jobs: list[Job],
+                       ctxs: list[GenerationContext]) -> list[Image.Image | BaseException]:
+        """Jobs of one shape in calls of exactly the recipe's batch size (see batched.py)."""
+        from . import batched
+        from .pipeline import denoiser
+
+        size = self.batch_size(jobs[0], ctxs[0].recipe)
+        images = batched.run(loaded, jobs, size)
+        dtype = str(denoiser(loaded).dtype).removeprefix("torch.")
+        for ctx in ctxs:
+            ctx.metrics.setdefault("dtype", dtype)
+            ctx.metrics.setdefault("scheduler_class", type(loaded.scheduler).__name__)
+            ctx.metrics["batch_size"] = size
+            self._record(loaded, ctx)
+        return list(images)
+
+    def _record(self, loaded: Any, ctx: GenerationContext) -> None:
+        """Memory and compile settings beside the recipe (``memory.Settings.record``)."""
+        from . import tuning
+
+        found = tuning.applied(loaded)
+        if found is not None:
+            ctx.metrics.setdefault("memory", found)
