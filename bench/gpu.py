@@ -43,6 +43,7 @@ def elapsed() -> float:
 def build_sd15(folder: Path, device: str, smoke: bool) -> Path:
     """A diffusers folder with the SD 1.5 architecture and seeded random weights (fp16)."""
     import torch
+    from assetforge_diffusers.tiny import ensure_tiny_model
     from diffusers import (
         AutoencoderKL,
         EulerAncestralDiscreteScheduler,
@@ -50,8 +51,6 @@ def build_sd15(folder: Path, device: str, smoke: bool) -> Path:
         UNet2DConditionModel,
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    from assetforge_diffusers.tiny import ensure_tiny_model
 
     if smoke:  # the tiny model is the smoke test's "full size"
         return ensure_tiny_model("tiny-sd15")
@@ -122,9 +121,7 @@ def raw_diffusers(folder: Path, device: str, dtype: Any, args: argparse.Namespac
         call(list(range(start, start + batch)))
     sync(device)
     took = time.perf_counter() - started
-    del pipe
-    free(device)
-    return n / took
+    return n / took  # the pipeline is freed on return (main calls free())
 
 
 def project(root: Path, folder: Path, args: argparse.Namespace, device: str,
@@ -231,6 +228,7 @@ def main() -> int:
         for batch in (1, 4):
             if not over(f"raw diffusers batch {batch}"):
                 raw[batch] = raw_diffusers(folder, device, dtype, args, batch)
+                free(device)
                 print(f"raw diffusers      batch {batch}: {raw[batch]:7.2f} img/s")
         for batch in (1, 4):
             if over(f"assetforge build batch {batch}"):

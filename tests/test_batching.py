@@ -124,10 +124,10 @@ def test_batch_changes_the_recipe_and_the_pixels(make_project):
     assert a1["recipe"]["generator"]["batch_size"] == 1
     png1 = (one / "assets" / "textures" / "a.png").read_bytes()
     png2 = (two / "assets" / "textures" / "a.png").read_bytes()
-    from PIL import Image
     import io
 
     import numpy as np
+    from PIL import Image
 
     p1 = np.asarray(Image.open(io.BytesIO(png1)).convert("RGB"), dtype=np.int16)
     p2 = np.asarray(Image.open(io.BytesIO(png2)).convert("RGB"), dtype=np.int16)
@@ -158,7 +158,7 @@ class Flaky:
         return None
 
     def recipe_fields(self, job, model):
-        return {"batch_size": BATCH}
+        return {"batch_size": 3}
 
     def load(self, model, project):
         return "loaded"
@@ -205,12 +205,12 @@ width = 8
 height = 8
 steps = 1
 scheduler = "solid"
+tiling = "none"
 """
 
 
 def _flaky_project(make_project, with_batch: bool, prompts: dict[str, str]) -> Path:
-    code = FLAKY.replace("BATCH", "3").replace(
-        "GENERATE_BATCH", GENERATE_BATCH if with_batch else "")
+    code = FLAKY.replace("GENERATE_BATCH", GENERATE_BATCH if with_batch else "")
     manifest = "".join(f'[texture.{a}]\nprompt = "{p}"\nseed = {i + 10}\n\n'
                        for i, (a, p) in enumerate(prompts.items()))
     return make_project({"plugins/flaky.py": code, "manifests/t.toml": manifest},

@@ -106,7 +106,8 @@ def test_low_without_offload_runs_on_a_cpu(make_project):
     root = project(make_project, 'memory = "low"\noffload = "none"')
     res = run_cli(root, "show", "a", "--json")
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout)["recipe"]["generator"]["layerwise_fp8"] == "float8_e4m3fn"
+    generator = json.loads(res.stdout)["jobs"][0]["recipe"]["generator"]
+    assert generator["layerwise_fp8"] == "float8_e4m3fn"
 
 
 @pytest.mark.parametrize(("backend", "package"), [("torchao", "torchao"),
@@ -117,7 +118,7 @@ def test_quantize_needs_its_package(make_project, backend, package):
         expect_error(root, "models.tiny.quantize", "not installed here")
     else:  # installed: planned, and the backend is in the recipe (it changes the weights)
         res = run_cli(root, "show", "a", "--json")
-        assert json.loads(res.stdout)["recipe"]["generator"]["quantize"] == backend
+        assert json.loads(res.stdout)["jobs"][0]["recipe"]["generator"]["quantize"] == backend
 
 
 def test_bitsandbytes_needs_cuda(make_project):
@@ -144,7 +145,7 @@ def recipe(make_project, keys: str, name: str) -> dict:
     root = project(make_project, keys, name=name)
     res = run_cli(root, "show", "a", "--json")
     assert res.exit_code == 0, res.output
-    return json.loads(res.stdout)["recipe"]
+    return json.loads(res.stdout)["jobs"][0]["recipe"]
 
 
 def test_recipe_or_record(make_project):

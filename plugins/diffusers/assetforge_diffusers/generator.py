@@ -374,7 +374,8 @@ class DiffusersGenerator:
 
         cond = conditions.of_job(job)
         size = self.batch_size(job, ctx.recipe)
-        if size > 1:  # alone (verify, a remote worker): in a call of the recorded batch size
+        if size > 1:  # alone (verify, a remote worker): in a call of the recorded batch size,
+            # at its recorded place (verify puts the record's batch_index in ctx.metrics)
             result = self.generate_batch(loaded, [job], [ctx])[0]
             if isinstance(result, BaseException):
                 raise result
@@ -404,14 +405,15 @@ class DiffusersGenerator:
         from .pipeline import denoiser
 
         size = self.batch_size(jobs[0], ctxs[0].recipe)
-        images = batched.run(loaded, jobs, size)
+        at = ctxs[0].metrics.get("batch_index", 0) if len(jobs) == 1 else 0
+        placed = batched.run(loaded, jobs, size, at if isinstance(at, int) else 0)
         dtype = str(denoiser(loaded).dtype).removeprefix("torch.")
-        for ctx in ctxs:
+        for ctx, (_image, index) in zip(ctxs, placed, strict=True):
             ctx.metrics.setdefault("dtype", dtype)
             ctx.metrics.setdefault("scheduler_class", type(loaded.scheduler).__name__)
-            ctx.metrics["batch_size"] = size
+            ctx.metrics["batch_size"], ctx.metrics["batch_index"] = size, index
             self._record(loaded, ctx)
-        return list(images)
+        return [image for image, _index in placed]
 
     def _record(self, loaded: Any, ctx: GenerationContext) -> None:
         """Memory and compile settings beside the recipe (``memory.Settings.record``)."""

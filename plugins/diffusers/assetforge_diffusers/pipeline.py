@@ -24,8 +24,8 @@ from assetforge.api import Job, Problem, UserError
 
 from . import schedulers
 from .identity import FAMILY_PIPELINES, null_components
-from .progress import quiet
 from .memory import Settings
+from .progress import quiet
 from .runtime import Runtime
 
 

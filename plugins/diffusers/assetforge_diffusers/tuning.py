@@ -29,13 +29,18 @@ def quantization_config(backend: str, family: str) -> Any:
     """Quantize the denoiser only: text encoders and VAE are small and precision-sensitive."""
     from diffusers.quantizers import PipelineQuantizationConfig
 
-    kwargs: dict[str, Any] = {
-        "bitsandbytes_4bit": {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
-                              "bnb_4bit_compute_dtype": torch.float16},
-        "bitsandbytes_8bit": {"load_in_8bit": True},
-        "torchao": {"quant_type": "int8wo"},
-        "quanto": {"weights_dtype": "int8"},
-    }[backend]
+    kwargs: dict[str, Any]
+    if backend == "bitsandbytes_4bit":
+        kwargs = {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
+                  "bnb_4bit_compute_dtype": torch.float16}
+    elif backend == "bitsandbytes_8bit":
+        kwargs = {"load_in_8bit": True}
+    elif backend == "torchao":  # diffusers 0.42 takes a torchao config object
+        from torchao.quantization import Int8WeightOnlyConfig
+
+        kwargs = {"quant_type": Int8WeightOnlyConfig()}
+    else:
+        kwargs = {"weights_dtype": "int8"}
     denoiser = "transformer" if family == "sd3" else "unet"
     return PipelineQuantizationConfig(quant_backend=backend, quant_kwargs=kwargs,
                                       components_to_quantize=[denoiser])
