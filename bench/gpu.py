@@ -99,9 +99,12 @@ def raw_diffusers(folder: Path, device: str, dtype: Any, args: argparse.Namespac
     import diffusers
     import torch
 
-    pipe = diffusers.StableDiffusionPipeline.from_pretrained(
-        folder, local_files_only=True, safety_checker=None, requires_safety_checker=False,
-        torch_dtype=dtype).to(device)
+    from assetforge_diffusers.progress import quiet
+
+    with quiet():
+        pipe = diffusers.StableDiffusionPipeline.from_pretrained(
+            folder, local_files_only=True, safety_checker=None, requires_safety_checker=False,
+            torch_dtype=dtype).to(device)
     pipe.set_progress_bar_config(disable=True)
     pipe.scheduler = diffusers.EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
     size, n = args.size, args.images

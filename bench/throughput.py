@@ -88,9 +88,12 @@ def hand_pipeline() -> object:
     import diffusers
     from assetforge_diffusers.tiny import ensure_tiny_model
 
+    from assetforge_diffusers.progress import quiet
+
     folder = ensure_tiny_model("tiny-sd15")
-    pipe = diffusers.StableDiffusionPipeline.from_pretrained(
-        folder, local_files_only=True, safety_checker=None, requires_safety_checker=False)
+    with quiet():
+        pipe = diffusers.StableDiffusionPipeline.from_pretrained(
+            folder, local_files_only=True, safety_checker=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     pipe.scheduler = diffusers.EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
     return pipe
