@@ -20,7 +20,7 @@
 Recipe or record: a setting that changes the bytes is in the recipe, the others are recorded
 with each generation (``record``). Measured on CPU (tests/test_diffusers_memory.py):
 ``vae_tiling`` and ``layerwise_fp8`` change pixels; ``vae_slicing`` does not (bit for bit, also
-in batches); a batch changes pixels against single calls (see ``batching.py``), so
+in batches); a batch changes pixels against single calls (see ``batched.py``), so
 ``batch_size`` is in the recipe. ``quantize`` changes the weights themselves and ``compile``
 (inductor fuses and reorders float operations, no bitwise promise against eager) may change
 pixels: both in the recipe. Offload only moves weights between devices: recorded (diffusers
