@@ -98,7 +98,6 @@ def raw_diffusers(folder: Path, device: str, dtype: Any, args: argparse.Namespac
     """images/s of a plain diffusers loop at ``batch`` (warm-up call not counted)."""
     import diffusers
     import torch
-
     from assetforge_diffusers.progress import quiet
 
     with quiet():

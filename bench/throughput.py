@@ -86,9 +86,8 @@ def assetforge_run(root: Path) -> tuple[float, int]:
 
 def hand_pipeline() -> object:
     import diffusers
-    from assetforge_diffusers.tiny import ensure_tiny_model
-
     from assetforge_diffusers.progress import quiet
+    from assetforge_diffusers.tiny import ensure_tiny_model
 
     folder = ensure_tiny_model("tiny-sd15")
     with quiet():
@@ -154,6 +153,7 @@ def main() -> int:
                 return 1
             hand = hand_run(pipe, args.assets, args.size, args.steps, batch)
             rows.append((batch, args.assets / took, args.assets / hand))
+            print(f"batch {batch}: assetforge {took:.2f} s, hand loop {hand:.2f} s", flush=True)
     base = rows[0][1]
     print(f"{'batch':>5} {'assetforge img/s':>17} {'hand loop img/s':>16} {'vs batch 1':>11} "
           f"{'hand/assetforge':>16}")

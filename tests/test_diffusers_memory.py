@@ -232,3 +232,27 @@ def test_layerwise_fp8_stores_the_unet_in_float8(make_project):
         assert {p.dtype for p in pipe.vae.parameters()} == {torch.float32}
     finally:
         builder.close()
+
+
+def test_compile_is_regional_and_prepares_lora_hotswap(make_project):
+    """compile = true compiles the UNet's repeated blocks once per load (lazily: inductor runs
+    at the first image, which a GPU bench measures) and enables LoRA hot-swapping before any
+    adapter is loaded; the setting is in the recipe and recorded."""
+    from assetforge_diffusers import tuning
+
+    from assetforge.engine import Builder
+    from assetforge.project import load_project
+
+    root = project(make_project, "compile = true")
+    builder = Builder(load_project(root))
+    try:
+        jp = next(iter(builder.plan().jobs()))
+        assert jp.recipe["generator"]["compile"] is True
+        pipe = builder.models.get(builder.project, "tiny", jp.generator, jp.model.hash)
+        blocks = [m for m in pipe.unet.modules() if type(m).__name__ == "BasicTransformerBlock"]
+        assert blocks and all(m._compiled_call_impl is not None for m in blocks)
+        assert pipe.unet._compiled_call_impl is None  # regional: not the whole UNet
+        assert pipe.unet._prepare_lora_hotswap_kwargs["target_rank"] == tuning.LORA_HOTSWAP_RANK
+        assert tuning.applied(pipe)["compile"] is True
+    finally:
+        builder.close()
