@@ -17,6 +17,7 @@ from .interfaces import (
     AssetKind,
     AssetSpec,
     AssetStep,
+    BatchGenerator,
     CheckResult,
     DerivedFile,
     DerivedStep,
@@ -46,8 +47,9 @@ __all__ = [
     # the hook marker
     "hookimpl",
     # data that flows between the core and plugins
-    "AssetKind", "AssetSpec", "AssetStep", "CheckResult", "DerivedFile", "DerivedStep",
-    "GenerationContext", "Generator", "Graph", "InputRef", "Job", "Location", "ManifestKey",
+    "AssetKind", "AssetSpec", "AssetStep", "BatchGenerator", "CheckResult", "DerivedFile",
+    "DerivedStep", "GenerationContext", "Generator", "Graph", "InputRef", "Job", "Location",
+    "ManifestKey",
     "ModelConfig", "ModelIdentity", "PostProcessor", "Project", "RecipePart", "SourceFile",
     "StepResult", "WeightLicense",
     # animation frames of a character (view "NAME/K")

@@ -282,8 +282,10 @@ class Builder:
     @contextmanager
     def executor_session(self) -> Iterator[ExecutorSession]:
         """The build's executor, started (only when something must be generated)."""
+        from .batching import BatchingRender  # groups a batched model's jobs (local executor)
+
         executor, options = self._choose_executor()
-        session = executor.start(self.project, options, self.render_result)
+        session = executor.start(self.project, options, BatchingRender(self))
         try:
             yield session
         finally:
@@ -471,6 +473,10 @@ class Builder:
                                     attempt.device, attempt.metrics)
             image = self._generate(gen, loaded, ctx)
             parameters = a1111_parameters(job, model.hash, job.model)
+        return self.finish(jp, image, ctx, parameters)
+
+    def finish(self, jp: JobPlan, image: Any, ctx: GenerationContext, parameters: str) -> bytes:
+        """Post-process and check a generated image; its PNG bytes (``render`` and batches)."""
         image = self._postprocess(image, ctx)
         failed = [c for c in self._checks(image, ctx) if not c.passed and c.severity != "warn"]
         if failed:

@@ -84,6 +84,10 @@ class _LocalSession:
         self.render = render
 
     def run(self, jobs: list[JobPlan]) -> Iterator[Rendered]:
+        batch = getattr(self.render, "batch", None)  # the engine's BatchingRender
+        if batch is not None:
+            yield from batch(jobs)
+            return
         for jp in jobs:
             yield self.render(jp)
 

@@ -288,3 +288,19 @@ class Generator(Protocol):
 
     def generate(self, loaded: Any, job: Job, ctx: GenerationContext) -> Image.Image:
         """Generate ``job``'s image: one image per call, initial noise from a CPU generator."""
+
+
+class BatchGenerator(Generator, Protocol):
+    """A ``Generator`` that also generates several jobs in one call (optional; see
+    ``assetforge/batching.py``). The engine groups jobs whose generator, model and recipe agree
+    in everything but prompt, negative prompt and seed; a generator without these methods, or
+    answering 1, gets one job per ``generate`` call as before."""
+
+    def batch_size(self, job: Job, recipe: dict[str, Any]) -> int:
+        """How many jobs like ``job`` (with this planned ``recipe``) to generate per call."""
+
+    def generate_batch(self, loaded: Any, jobs: list[Job],
+                       ctxs: list[GenerationContext]) -> list[Image.Image | BaseException]:
+        """One image per job, in order; an exception in place of an image fails that job
+        alone. ``generate(loaded, job, ctx)`` must give the same bytes as this job in a batch
+        (a job is rendered alone by ``verify --regenerate`` and by remote executors)."""

@@ -167,6 +167,19 @@ def _original_environment(builder: Any, jp: JobPlan) -> dict[str, Any] | None:
     return env if isinstance(env, dict) else None
 
 
+def _recorded_placement(builder: Any, jp: JobPlan) -> dict[str, Any]:
+    """The recorded ``batch_index`` (the job's place in a batched call; a batched image
+    depends on it), so the generator remakes the job where it was (docs/plugins.md)."""
+    assert jp.last is not None
+    row = builder.store.origin(jp.last.output_hash) or builder.store.record(jp.last.record_id)
+    try:
+        metrics = json.loads(row.metrics_json) if row is not None and row.metrics_json else {}
+    except ValueError:
+        return {}
+    index = metrics.get("batch_index") if isinstance(metrics, dict) else None
+    return {"batch_index": index} if isinstance(index, int) and index >= 0 else {}
+
+
 def regenerate_one(builder: Any, jp: JobPlan, scratch: Path) -> RegenCheck:
     from .engine import _Attempt
     from .environment import environment
@@ -179,7 +192,7 @@ def regenerate_one(builder: Any, jp: JobPlan, scratch: Path) -> RegenCheck:
     if expected is None:
         res.detail = "the recorded output is neither on disk nor in the output cache"
         return res
-    attempt = _Attempt()
+    attempt = _Attempt(metrics=_recorded_placement(builder, jp))
     try:
         data = builder.render(jp, attempt)
     except (UserError, PluginError) as e:

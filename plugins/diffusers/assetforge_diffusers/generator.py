@@ -14,6 +14,8 @@ Model table options (``[models.NAME]`` besides ``source``):
             model's identity, since they change the bytes).
 ``family``  for a single-file checkpoint whose architecture cannot be told from its tensor
             names: one of sd15, sd2, sdxl, sd3.
+``batch``, ``memory``, ``offload``, ``vae_slicing``, ``vae_tiling``, ``layerwise_fp8``,
+``quantize``, ``compile``: throughput and memory settings (``memory.py``, ``batched.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from assetforge.api import (
     json_hash,
 )
 
-from . import conditions, controlnets, hub, identity, motion, runtime, schedulers, tiny
+from . import conditions, controlnets, hub, identity, memory, motion, runtime, schedulers, tiny
 from .identity import FAMILIES, FAMILY_PIPELINES, ModelFormatError
 from .sources import Source, classify, root_of
 
@@ -50,6 +52,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {  # option -> source kinds that accept it
     "config": ("file", "pickle"),
     "family": ("file", "pickle"),
     "license": ("builtin", "folder", "file", "pickle", "hub"),  # recorded, not hashed
+    **{key: ("builtin", "folder", "file", "pickle", "hub") for key in memory.KEYS},
 }
 # Changes when the way noise is made changes: old recipes must not match new images.
 NOISE = "cpu-generator-randn-float32-v1"
@@ -96,6 +99,8 @@ class DiffusersGenerator:
         self._devices: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         # [controlnets.NAME] -> (content identity, family), per plan like the runtime.
         self._controlnets: dict[tuple[Path, str], tuple[str, str | None]] = {}
+        # [models.NAME] -> its checked memory/batch settings, per plan like the runtime.
+        self._settings: dict[str, memory.Settings] = {}
 
     # -- planning (torch-free) ---------------------------------------------------------------
     def handles(self, model: ModelConfig) -> bool:
@@ -190,6 +195,7 @@ class DiffusersGenerator:
         self._project, self._runtime = project, None
         self._controlnets = {}
         r = self._resolve(model, project)
+        self._settings[model.name] = self.settings(model, project, r)
 
         def folder_hash(f: _Folder) -> str:
             linked = r.source.kind == "hub"  # snapshot files link to blobs named by sha256
@@ -207,6 +213,16 @@ class DiffusersGenerator:
             digest = short if r.config is None else json_hash(
                 {"checkpoint": short, "config": folder_hash(r.config)})
         return ModelIdentity(digest, r.family, identity.short_hash(short))
+
+    def settings(self, model: ModelConfig, project: Project,
+                 r: _Resolved | None = None) -> memory.Settings:
+        """The model's checked batch, memory and compile settings for this machine."""
+        found = memory.settings(model, project, runtime.resolve(project).device)
+        r = r or self._resolve(model, project)
+        if found.quantize and r.folder is None and r.source.kind != "builtin":
+            raise memory.problem(model, project, "quantize", "quantization applies to diffusers "
+                                 "folders and hub ids, not to a single-file checkpoint")
+        return found
 
     def ensure_available(self, model: ModelConfig, project: Project | None = None) -> Path:
         """For a hub id: the local snapshot, downloaded first when online and not cached.
@@ -255,15 +271,17 @@ class DiffusersGenerator:
             "scheduler_config": overrides,
             "dtype": rt.dtype,
             "noise": NOISE,
-            "batch_size": 1,
         }
+        fields.update(self._settings.get(job.model, memory.DEFAULT).recipe())
         motion_frame = job_frame(job) if job.spec.animations else None
         if motion_frame is not None and motion_frame[0].motion:  # AnimateDiff: motion.py
+            fields["batch_size"] = 1  # the animation's frames are one call of their own
             fields.update(motion.recipe_fields(job, *motion_frame, model.family,
                                                project or self._project))
             return fields
         cond = conditions.of_job(job)
         if not cond.plain:  # txt2img recipes stay exactly as they were
+            fields["batch_size"] = 1  # img2img and ControlNet jobs are generated alone
             fields.update(self._condition_fields(job, cond, model, project or self._project))
         return fields
 
@@ -323,18 +341,19 @@ class DiffusersGenerator:
 
             torch.set_num_threads(threads)
 
+        tune = self.settings(model, project, r)
         try:
             if r.source.kind == "builtin":
                 folder = tiny.ensure_tiny_model(r.source.value)
                 return pipeline.load_folder(folder, r.family, identity.read_model_index(folder),
-                                            rt, project.allow_pickle)
+                                            rt, project.allow_pickle, tune)
             if r.folder is not None:
                 return pipeline.load_folder(r.folder.path, r.family, r.folder.index, rt,
-                                            project.allow_pickle)
+                                            project.allow_pickle, tune)
             assert r.source.path is not None
             return pipeline.load_single_file(
                 r.source.path, r.family, rt, r.config.path if r.config else None,
-                local_files_only=hub.offline() or r.config is not None)
+                local_files_only=hub.offline() or r.config is not None, tune=tune)
         except (OSError, ValueError, KeyError) as e:
             hint = ""
             if r.source.kind in ("file", "pickle") and r.config is None:
@@ -362,6 +381,13 @@ class DiffusersGenerator:
 
         motion_frame = job_frame(job) if job.spec.animations else None
         cond = conditions.of_job(job)
+        size = self.batch_size(job, ctx.recipe)
+        if size > 1:  # alone (verify, a remote worker): in a call of the recorded batch size,
+            # at its recorded place (verify puts the record's batch_index in ctx.metrics)
+            result = self.generate_batch(loaded, [job], [ctx])[0]
+            if isinstance(result, BaseException):
+                raise result
+            return result
         if motion_frame is not None and motion_frame[0].motion:
             from . import animatediff  # all frames in one call, kept for the other frames
 
@@ -376,4 +402,36 @@ class DiffusersGenerator:
         ctx.metrics.setdefault("dtype", str(pipeline.denoiser(loaded).dtype).removeprefix(
             "torch."))
         ctx.metrics.setdefault("scheduler_class", type(loaded.scheduler).__name__)
+        self._record(loaded, ctx)
         return image
+
+    # -- batches (assetforge.api.BatchGenerator) -------------------------------------------------
+    def batch_size(self, job: Job, recipe: dict[str, Any]) -> int:
+        """The recipe's batch size: the model's ``batch`` for plain txt2img jobs, else 1."""
+        size = (recipe.get("generator") or {}).get("batch_size", 1)
+        return size if isinstance(size, int) and size > 1 else 1
+
+    def generate_batch(self, loaded: Any, jobs: list[Job],
+                       ctxs: list[GenerationContext]) -> list[Image.Image | BaseException]:
+        """Jobs of one shape in calls of exactly the recipe's batch size (see batched.py)."""
+        from . import batched
+        from .pipeline import denoiser
+
+        size = self.batch_size(jobs[0], ctxs[0].recipe)
+        at = ctxs[0].metrics.get("batch_index", 0) if len(jobs) == 1 else 0
+        placed = batched.run(loaded, jobs, size, at if isinstance(at, int) else 0)
+        dtype = str(denoiser(loaded).dtype).removeprefix("torch.")
+        for ctx, (_image, index) in zip(ctxs, placed, strict=True):
+            ctx.metrics.setdefault("dtype", dtype)
+            ctx.metrics.setdefault("scheduler_class", type(loaded.scheduler).__name__)
+            ctx.metrics["batch_size"], ctx.metrics["batch_index"] = size, index
+            self._record(loaded, ctx)
+        return [image for image, _index in placed]
+
+    def _record(self, loaded: Any, ctx: GenerationContext) -> None:
+        """Memory and compile settings beside the recipe (``memory.Settings.record``)."""
+        from . import tuning
+
+        found = tuning.applied(loaded)
+        if found is not None:
+            ctx.metrics.setdefault("memory", found)

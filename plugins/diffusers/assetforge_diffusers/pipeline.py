@@ -24,6 +24,7 @@ from assetforge.api import Job, Problem, UserError
 
 from . import schedulers
 from .identity import FAMILY_PIPELINES, null_components
+from .memory import Settings
 from .progress import quiet
 from .runtime import Runtime
 
@@ -61,33 +62,42 @@ def _dtype_kwargs(rt: Runtime) -> dict[str, Any]:
     return {name: getattr(torch, rt.dtype)}
 
 
-def _finish(pipe: Any, family: str, rt: Runtime) -> Any:
+def _finish(pipe: Any, family: str, rt: Runtime, tune: Settings | None = None) -> Any:
+    from . import tuning
+
     if denoiser(pipe).dtype != getattr(torch, rt.dtype):  # the recipe promised this dtype
         pipe.to(dtype=getattr(torch, rt.dtype))
-    if rt.device != "cpu":  # from_pretrained loads onto the CPU; .to("cpu") walks every module
+    offloaded = tune is not None and tune.offload != "none"  # offload hooks place the weights
+    if rt.device != "cpu" and not offloaded:  # .to("cpu") would walk every module for nothing
         pipe.to(rt.device)
     pipe.set_progress_bar_config(disable=True)
     _STATES[pipe] = _State(family, pipe.scheduler)
+    if tune is not None:
+        tuning.apply(pipe, tune, rt)
     return pipe
 
 
 # -- loading -----------------------------------------------------------------------------------
 def load_folder(folder: Path, family: str, index: dict[str, Any], rt: Runtime,
-                allow_pickle: bool) -> Any:
+                allow_pickle: bool, tune: Settings | None = None) -> Any:
     """A diffusers folder (also a builtin or a hub snapshot) with ``from_pretrained``."""
     cls = getattr(diffusers, FAMILY_PIPELINES[family])
     kwargs: dict[str, Any] = {name: None for name in null_components(index)}
     if "safety_checker" in kwargs:
         kwargs["requires_safety_checker"] = False
+    if tune is not None and tune.quantize:
+        from . import tuning
+
+        kwargs["quantization_config"] = tuning.quantization_config(tune.quantize, family)
     with quiet():
         pipe = cls.from_pretrained(folder, local_files_only=True,
                                    use_safetensors=None if allow_pickle else True,
                                    **_dtype_kwargs(rt), **kwargs)
-    return _finish(pipe, family, rt)
+    return _finish(pipe, family, rt, tune)
 
 
 def load_single_file(path: Path, family: str, rt: Runtime, config: Path | None,
-                     local_files_only: bool) -> Any:
+                     local_files_only: bool, tune: Settings | None = None) -> Any:
     """An original-layout checkpoint with ``from_single_file``.
 
     ``config`` is a diffusers folder of the same architecture: its model configs, tokenizers
@@ -106,7 +116,7 @@ def load_single_file(path: Path, family: str, rt: Runtime, config: Path | None,
                                         **_dtype_kwargs(rt), **kwargs)
     except SingleFileComponentError as e:  # a component missing from checkpoint and config
         raise ValueError(e.message) from None
-    return _finish(pipe, family, rt)
+    return _finish(pipe, family, rt, tune)
 
 
 # -- schedulers --------------------------------------------------------------------------------
@@ -180,4 +190,5 @@ def run(pipe: Any, job: Job, latents: torch.Tensor | None = None) -> Image.Image
 
 
 def device_of(pipe: Any) -> str:
-    return str(pipe.device)
+    # Offloaded pipelines keep weights on the CPU between uses: record where they run.
+    return str(getattr(pipe, "_execution_device", None) or pipe.device)

@@ -19,7 +19,7 @@ from assetforge.api import (
     job_frame,
 )
 
-from . import conditions, controlnets, motion
+from . import conditions, controlnets, memory, motion
 from .generator import DiffusersGenerator
 from .identity import model_license
 
@@ -41,11 +41,29 @@ def register_manifest_keys() -> list[ManifestKey]:
 
 @hookimpl
 def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
-    """strength needs init_image; every control names a valid [controlnets.NAME] table."""
+    """strength needs init_image; every control names a valid [controlnets.NAME] table;
+    seamless tiling is refused on a model that decodes with VAE tiling."""
+    found = _tiling_problems(spec, project)
     if not any(k in spec.fields for k in ("init_image", "strength", "control", "views",
                                           "animations")):
-        return None
-    return (conditions.problems(spec, project) + motion.spec_problems(spec, project)) or None
+        return found or None
+    return (found + conditions.problems(spec, project)
+            + motion.spec_problems(spec, project)) or None
+
+
+def _tiling_problems(spec: AssetSpec, project: Project) -> list[Problem]:
+    tiling = spec.get("tiling")
+    if not tiling or tiling == "none":
+        return []
+    model = spec.get("model") or project.default_model or ""
+    if not memory.vae_tiling_models(project).get(model):
+        return []
+    return [Problem(spec.where("tiling"), "tiling",
+                    f"tiling = {tiling!r} cannot be made with model {model!r}: it decodes with "
+                    "VAE tiling (vae_tiling or its memory mode in "
+                    f"{project.config_path.name}), which decodes overlapping tiles and blends "
+                    "their edges, so the image no longer wraps around; set vae_tiling = false "
+                    'on that model, or tiling = "none" here')]
 
 
 @hookimpl

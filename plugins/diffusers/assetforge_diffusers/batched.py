@@ -1,0 +1,62 @@
+"""Batched txt2img: N jobs of one shape in one pipeline call (imports torch and diffusers).
+
+Each image starts from its own seed's CPU generator, exactly the noise it gets alone, and the
+per-image generators feed ancestral schedulers' step noise image by image. Batched images still
+differ from single-call images (the kernels see other shapes), so the batch size is in the
+recipe, and every call has exactly that many images: a short group is padded with copies of its
+last job (their images are dropped). Measured on the CPU (tiny SD 1.5, one thread): an image
+depends on the batch size and on its place in the call, not on the other images in it. So each
+generation records its place (``batch_index``) and ``verify --regenerate`` remakes a job at
+that place of a call of its recorded batch size, padded with copies of itself: byte for byte.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from PIL import Image
+
+from assetforge.api import Job
+
+from .pipeline import denoiser, latent_shape, use_scheduler
+
+
+def run(pipe: Any, jobs: list[Job], size: int, at: int = 0
+        ) -> list[tuple[Image.Image, int]]:
+    """``(image, place in its call)`` for ``jobs`` (one shape), in calls of ``size`` images.
+
+    Jobs with and without a negative prompt go in separate calls: diffusers encodes "no
+    negative prompt" differently from a list holding "" for some families (SDXL zeroes it).
+    One job alone goes at place ``at`` (its recorded place, when it is remade).
+    """
+    if len(jobs) == 1:
+        padded = [jobs[0]] * size
+        return [(_call(pipe, padded)[min(at, size - 1)], min(at, size - 1))]
+    out: dict[int, tuple[Image.Image, int]] = {}
+    with_neg = [i for i, j in enumerate(jobs) if j.negative_prompt]
+    without = [i for i, j in enumerate(jobs) if not j.negative_prompt]
+    for part in (with_neg, without):
+        for start in range(0, len(part), size):
+            chunk = part[start:start + size]
+            batch = [jobs[i] for i in chunk]
+            images = _call(pipe, batch + [batch[-1]] * (size - len(batch)))
+            out.update((i, (images[k], k)) for k, i in enumerate(chunk))
+    return [out[i] for i in range(len(jobs))]
+
+
+def _call(pipe: Any, padded: list[Job]) -> list[Image.Image]:
+    first = padded[0]
+    use_scheduler(pipe, first.scheduler, first)
+    shape = latent_shape(pipe, first)
+    gens = [torch.Generator("cpu").manual_seed(j.seed) for j in padded]
+    noise = torch.cat([torch.randn(shape, generator=g, dtype=torch.float32) for g in gens])
+    negative = [j.negative_prompt for j in padded] if first.negative_prompt else None
+    result = pipe(
+        prompt=[j.prompt for j in padded], negative_prompt=negative,
+        width=first.width, height=first.height, num_inference_steps=first.steps,
+        guidance_scale=first.guidance, num_images_per_prompt=1,
+        latents=noise.to(dtype=denoiser(pipe).dtype),
+        generator=gens if len(gens) > 1 else gens[0], output_type="pil",
+    )
+    return list(result.images)
