@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .environment import environment
 from .errors import PluginError, UserError
-from .hashing import canonical_json
+from .hashing import bytes_hash, canonical_json
 from .interfaces import CheckResult, GenerationContext, Generator
 from .manifest import load_specs
 from .nodes import DerivedJob, GroupFileJob, StepJob, is_file_sourced
@@ -147,9 +147,14 @@ class Builder:
     def plan(self, only: list[str] | None = None, force: bool = False, *,
              adopt: bool = True) -> Plan:
         """Plan a build. ``adopt``: record outputs that proved their recipe (fresh clone)."""
+        from .plancache import PlanCache
+
         with gc_paused(freeze=self.freeze_after_plan):
-            specs = load_specs(self.project, self.plugins)
-            plan = make_plan(self.project, self.plugins, specs, only=only, force=force)
+            cache = PlanCache(self.project, self.plugins)
+            specs = load_specs(self.project, self.plugins, cache)
+            plan = make_plan(self.project, self.plugins, specs, only=only, force=force,
+                             cache=cache)
+            cache.save(cache.live)
         if self.project.config.get("policy"):  # licence policy: violations fail their jobs
             from .licenses import enforce_policy
 
@@ -478,7 +483,8 @@ class Builder:
                                       for c in failed))
         return png_bytes(image, parameters, jp.recipe, jp.key or "")
 
-    def _keep(self, jp: JobPlan, data: bytes, metrics: dict[str, Any]) -> None:
+    def _keep(self, jp: JobPlan, data: bytes, metrics: dict[str, Any],
+              digest: str | None = None) -> None:
         """Put an output in the object store (with its recipe ref) before it is written.
 
         A store that cannot be written (a read-only share, a full disk) does not fail the
@@ -486,7 +492,7 @@ class Builder:
         """
         try:
             objects = self.objects
-            digest = objects.put(data)
+            digest = objects.put(data, digest)
             if jp.key:
                 objects.set_ref(jp.key, digest)
         except OSError as e:
@@ -513,26 +519,29 @@ class Builder:
     def _record_rendered(self, jp: JobPlan, rendered: Rendered, build_id: int) -> str | None:
         """Keep, write and record one rendered job. Returns an error message or None."""
         started = time.perf_counter()
-        row = self._row(jp, build_id)
+        row = self._row_fields(jp, build_id)
         error = rendered.error
         if rendered.data is not None:
             try:
                 path = output_abspath(self.project, jp.job)
-                self._keep(jp, rendered.data, rendered.metrics)
-                written = write_atomic(path, rendered.data)
-                row.status = "ok"
-                row.output_hash, row.output_size = written.hash, written.size
-                row.output_mtime_ns = written.mtime_ns
+                digest = bytes_hash(rendered.data)  # once: for the store and the record
+                self._keep(jp, rendered.data, rendered.metrics, digest)
+                written = write_atomic(path, rendered.data, digest)
+                row.update(status="ok", output_hash=written.hash, output_size=written.size,
+                           output_mtime_ns=written.mtime_ns)
             except UserError as e:
                 error = str(e)
         if error is not None:
-            row.status, row.error, row.error_plugin = "failed", error, rendered.error_plugin
-        row.duration_s = rendered.duration_s + (time.perf_counter() - started)
-        row.device = rendered.device
-        row.environment_json = json.dumps(rendered.environment, sort_keys=True)
-        row.metrics_json = (json.dumps(rendered.metrics, sort_keys=True) if rendered.metrics
-                            else None)
-        self.store.add(row)
+            row.update(status="failed", error=error, error_plugin=rendered.error_plugin)
+        row.update(duration_s=rendered.duration_s + (time.perf_counter() - started),
+                   device=rendered.device,
+                   environment_json=json.dumps(rendered.environment, sort_keys=True),
+                   metrics_json=(json.dumps(rendered.metrics, sort_keys=True)
+                                 if rendered.metrics else None))
+        # Committed only now, after the output is whole on disk (fsynced and renamed): a
+        # kill before this leaves a file without a record, never a record without its file.
+        # A plain insert of the columns: no ORM object and session per job.
+        self.store.insert_generations([row])
         return error
 
     def _generate(self, gen: Generator, loaded: Any, ctx: GenerationContext) -> Any:

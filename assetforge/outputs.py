@@ -66,9 +66,10 @@ os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
 
 
-def write_atomic(path: Path, data: bytes) -> Written:
+def write_atomic(path: Path, data: bytes, digest: str | None = None) -> Written:
     """Write via a temp file in the same folder + fsync + ``os.replace``: readers (and a crash)
-    see the old file or the new one, never a partial one."""
+    see the old file or the new one, never a partial one. ``digest``: ``bytes_hash(data)``
+    when the caller has it already (hashed once per output)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # A short prefix: the temp name must fit where the final name (up to NAME_MAX) fits.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:32]}.", suffix=".tmp", dir=path.parent)
@@ -84,8 +85,8 @@ def write_atomic(path: Path, data: bytes) -> Written:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    st = path.stat()
-    return Written(path, bytes_hash(data), st.st_size, st.st_mtime_ns)
+    st = os.stat(path)
+    return Written(path, digest or bytes_hash(data), st.st_size, st.st_mtime_ns)
 
 
 def read_embedded_recipe(path: Path) -> tuple[str, dict[str, Any]] | None:
