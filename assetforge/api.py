@@ -12,7 +12,7 @@ from .entrypoints import version as dist_version
 from .errors import PluginError, Problem, UserError
 from .executors import Executor, ExecutorSession, Rendered, portable
 from .hashing import bytes_hash, canonical_json, file_sha256, json_hash, untag
-from .hookspecs import hookimpl
+from .hookspecs import for_keys, hookimpl
 from .interfaces import (
     AssetKind,
     AssetSpec,
@@ -44,8 +44,8 @@ from .tomlpos import TomlFile, key_lines, toml_problem
 from .worker import WorkerRenderer
 
 __all__ = [
-    # the hook marker
-    "hookimpl",
+    # the hook marker, and the marker of hooks an asset without the plugin's keys skips
+    "hookimpl", "for_keys",
     # data that flows between the core and plugins
     "AssetKind", "AssetSpec", "AssetStep", "BatchGenerator", "CheckResult", "DerivedFile",
     "DerivedStep", "GenerationContext", "Generator", "Graph", "InputRef", "Job", "Location",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .environment import environment
 from .errors import PluginError, UserError
-from .hashing import canonical_json
+from .hashing import bytes_hash, canonical_json
 from .interfaces import CheckResult, GenerationContext, Generator
 from .manifest import load_specs
 from .nodes import DerivedJob, GroupFileJob, StepJob, is_file_sourced
@@ -40,6 +40,10 @@ Progress = Callable[[int, int, str], None]
 RESTORE_BATCH = 500  # restored rows per transaction: a kill re-restores at most this many
 RESTORE_THREADS = 8  # restores are file I/O (read, write, fsync, rename): overlap the waits
 REMOTE_FETCH = 200  # objects fetched from a remote store per round of concurrent requests
+# Generated outputs are recorded in batches (one sync, one transaction) of at most this many,
+# or at least this often: a kill re-adopts at most one batch from the files.
+RECORD_BATCH = 64
+RECORD_EVERY_S = 2.0
 
 
 class ModelCache:
@@ -115,13 +119,21 @@ class Builder:
         self.executor, self.executor_options = executor, executor_options or {}
         self._inputs: frozenset[Path] | None = None  # of the last plan (watch)
         self._graph: Any = None
+        self._objects: tuple[Any, Any] | None = None
+        # Rendered outputs written but not yet recorded: (path or None, row). Recorded in one
+        # transaction after one sync of their files (``_flush_records``).
+        self._pending: list[tuple[Path | None, dict[str, Any]]] = []
+        self._pending_since = 0.0
 
     @property
     def objects(self) -> ObjectStore:
         """The output store: a local folder, or a remote one for a ``cache_dir`` URL."""
         from .stores import open_store  # not needed by a no-op build
 
-        return open_store(self.project)
+        key = (self.project.cache_url, self.project.cache_dir)
+        if self._objects is None or self._objects[0] != key:
+            self._objects = (key, open_store(self.project))  # one per build, not per job
+        return self._objects[1]
 
     def reload(self) -> None:
         """Re-read assetforge.toml and the plugins (``watch`` after a config or plugin edit).
@@ -147,9 +159,14 @@ class Builder:
     def plan(self, only: list[str] | None = None, force: bool = False, *,
              adopt: bool = True) -> Plan:
         """Plan a build. ``adopt``: record outputs that proved their recipe (fresh clone)."""
+        from .plancache import PlanCache
+
         with gc_paused(freeze=self.freeze_after_plan):
-            specs = load_specs(self.project, self.plugins)
-            plan = make_plan(self.project, self.plugins, specs, only=only, force=force)
+            cache = PlanCache(self.project, self.plugins)
+            specs = load_specs(self.project, self.plugins, cache)
+            plan = make_plan(self.project, self.plugins, specs, only=only, force=force,
+                             cache=cache)
+            cache.save(cache.live)
         if self.project.config.get("policy"):  # licence policy: violations fail their jobs
             from .licenses import enforce_policy
 
@@ -312,6 +329,9 @@ class Builder:
             for n, rendered in enumerate(results, start + 1):
                 jp = by_id.pop(rendered.job_id)  # a KeyError: an executor returned a job twice
                 done[rendered.job_id] = self._record_rendered(jp, rendered, build_id)
+                if (len(self._pending) >= RECORD_BATCH
+                        or time.perf_counter() - self._pending_since >= RECORD_EVERY_S):
+                    self._flush_records()
                 if progress:
                     progress(n, total, rendered.job_id)
                 if fail_fast and done[rendered.job_id]:
@@ -322,6 +342,7 @@ class Builder:
             close = getattr(results, "close", None)
             if close is not None:
                 close()  # cancels what is still running (a generator's finally)
+            self._flush_records()  # also when interrupted: finished outputs are recorded
         return False
 
     # -- records -----------------------------------------------------------------------------
@@ -484,7 +505,8 @@ class Builder:
                                       for c in failed))
         return png_bytes(image, parameters, jp.recipe, jp.key or "")
 
-    def _keep(self, jp: JobPlan, data: bytes, metrics: dict[str, Any]) -> None:
+    def _keep(self, jp: JobPlan, data: bytes, metrics: dict[str, Any],
+              digest: str | None = None) -> None:
         """Put an output in the object store (with its recipe ref) before it is written.
 
         A store that cannot be written (a read-only share, a full disk) does not fail the
@@ -492,7 +514,7 @@ class Builder:
         """
         try:
             objects = self.objects
-            digest = objects.put(data)
+            digest = objects.put(data, digest)
             if jp.key:
                 objects.set_ref(jp.key, digest)
         except OSError as e:
@@ -519,27 +541,48 @@ class Builder:
     def _record_rendered(self, jp: JobPlan, rendered: Rendered, build_id: int) -> str | None:
         """Keep, write and record one rendered job. Returns an error message or None."""
         started = time.perf_counter()
-        row = self._row(jp, build_id)
+        row = self._row_fields(jp, build_id)
+        # every row of a batch has the same columns (one executemany)
+        row.update(output_hash=None, output_size=None, output_mtime_ns=None, error=None,
+                   error_plugin=None)
         error = rendered.error
+        path = None
         if rendered.data is not None:
             try:
                 path = output_abspath(self.project, jp.job)
-                self._keep(jp, rendered.data, rendered.metrics)
-                written = write_atomic(path, rendered.data)
-                row.status = "ok"
-                row.output_hash, row.output_size = written.hash, written.size
-                row.output_mtime_ns = written.mtime_ns
+                digest = bytes_hash(rendered.data)  # once: for the store and the record
+                self._keep(jp, rendered.data, rendered.metrics, digest)
+                # Renamed into place whole (a kill leaves the old file or this one); made
+                # durable with the rest of its batch before its record is committed.
+                written = write_atomic(path, rendered.data, digest, sync=False)
+                row.update(status="ok", output_hash=written.hash, output_size=written.size,
+                           output_mtime_ns=written.mtime_ns)
             except UserError as e:
-                error = str(e)
+                error, path = str(e), None
         if error is not None:
-            row.status, row.error, row.error_plugin = "failed", error, rendered.error_plugin
-        row.duration_s = rendered.duration_s + (time.perf_counter() - started)
-        row.device = rendered.device
-        row.environment_json = json.dumps(rendered.environment, sort_keys=True)
-        row.metrics_json = (json.dumps(rendered.metrics, sort_keys=True) if rendered.metrics
-                            else None)
-        self.store.add(row)
+            row.update(status="failed", error=error, error_plugin=rendered.error_plugin)
+        row.update(duration_s=rendered.duration_s + (time.perf_counter() - started),
+                   device=rendered.device,
+                   environment_json=json.dumps(rendered.environment, sort_keys=True),
+                   metrics_json=(json.dumps(rendered.metrics, sort_keys=True)
+                                 if rendered.metrics else None))
+        if not self._pending:
+            self._pending_since = time.perf_counter()
+        self._pending.append((path, row))
         return error
+
+    def _flush_records(self) -> None:
+        """Record the pending outputs: first their files are made durable (one sync), then
+        their rows are committed in one transaction. A kill before the commit leaves files
+        without records (the next build adopts them by the recipe they carry), never a record
+        of a file that is not whole on disk. Plain inserts of the columns: no ORM objects."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        from .outputs import sync_files
+
+        sync_files([p for p, _row in pending if p is not None])
+        self.store.insert_generations([row for _p, row in pending])
 
     def _generate(self, gen: Generator, loaded: Any, ctx: GenerationContext) -> Any:
         with ExitStack() as stack:

@@ -37,6 +37,23 @@ hookspec = pluggy.HookspecMarker("assetforge")
 hookimpl = pluggy.HookimplMarker("assetforge")
 
 
+
+def for_keys(*keys: str) -> Any:
+    """Mark a ``validate_spec``, ``expand_spec`` or ``recipe_parts`` implementation as having
+    nothing to do for an asset whose fields (kind defaults included) hold none of ``keys``:
+    the core then does not call it for that asset, so a plugin a project never uses costs
+    nothing per asset. Use it only when that is true: the call is skipped, not checked.
+
+        @hookimpl
+        @for_keys("cutout")
+        def recipe_parts(job, project): ...
+    """
+    def mark(function: Any) -> Any:
+        function.assetforge_keys = frozenset(keys)
+        return function
+    return mark
+
+
 @hookspec
 def register_generators() -> list[Generator]:
     """Return generator backends (objects following ``interfaces.Generator``).
@@ -152,4 +169,4 @@ def hook_names() -> list[str]:
             if callable(obj) and hasattr(obj, "assetforge_spec")]
 
 
-__all__ = ["hookimpl", "hookspec", "hook_names", "Any"]
+__all__ = ["hookimpl", "hookspec", "hook_names", "for_keys", "Any"]

@@ -220,6 +220,9 @@ class DerivedStep:
     version: str
     files: Callable[[Job, Project], list[DerivedFile]]  # [] when the step does not apply
     make: Callable[[Image.Image, DerivedFile, Project], Image.Image]
+    # When set: ``files`` returns [] for an asset whose fields hold none of these keys, so
+    # planning does not ask it (a step a project never uses costs nothing per asset).
+    keys: frozenset[str] | None = None
 
 
 class Graph(Protocol):

@@ -3,7 +3,6 @@ at once as ``file:line: key: what was expected``; nothing is generated when ther
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -12,13 +11,13 @@ from typing import Any
 from . import animations
 from .errors import Location, Problem, UserError
 from .interfaces import AssetKind, AssetSpec, ManifestKey, SourceFile
+from .plancache import PlanCache
 from .plugins import Plugins
 from .project import Project, fs_limits, path_too_long, type_names
 from .suggest import did_you_mean
 from .tomlpos import parse
 
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
-PARSE_CACHE_VERSION = 1
 
 
 def manifest_files(project: Project) -> list[Path]:
@@ -32,60 +31,25 @@ def manifest_files(project: Project) -> list[Path]:
     return sorted(files)
 
 
-class ParseCache:
-    """Parsed manifest tables keyed by (path, size, mtime_ns): unchanged files are not re-parsed.
-
-    Plain JSON under the state folder; a corrupt or foreign cache is simply ignored.
-    """
-
-    def __init__(self, project: Project):
-        self.path = project.state_dir / "manifest-cache.json"
-        self.entries: dict[str, Any] = {}
-        self.dirty = False
-        try:
-            data = json.loads(self.path.read_text("utf-8"))
-            if data.get("version") == PARSE_CACHE_VERSION:
-                self.entries = data["files"]
-        except (OSError, ValueError, KeyError, AttributeError):
-            pass
-
-    def get(self, path: Path, st: os.stat_result) -> dict | None:
-        e = self.entries.get(str(path))
-        if e and e["size"] == st.st_size and e["mtime_ns"] == st.st_mtime_ns:
-            return e["data"]
-        return None
-
-    def put(self, path: Path, st: os.stat_result, data: dict) -> None:
-        self.entries[str(path)] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "data": data}
-        self.dirty = True
-
-    def save(self, live: set[str]) -> None:
-        stale = set(self.entries) - live
-        if not (self.dirty or stale) or not self.path.parent.is_dir():
-            return
-        for k in stale:
-            del self.entries[k]
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"version": PARSE_CACHE_VERSION, "files": self.entries}))
-        os.replace(tmp, self.path)
-
-
-def _parse(path: Path, cache: ParseCache, problems: list[Problem]) -> tuple[dict, SourceFile]:
+def _parse(path: Path, cache: PlanCache, problems: list[Problem]) -> tuple[dict, SourceFile]:
     try:
         st = path.stat()
-        data = cache.get(path, st)
+        data = cache.parsed(path, st)
         if data is not None:
             return data, SourceFile(path)
         raw = path.read_bytes()
     except OSError as e:
         problems.append(Problem(Location(path), None, f"cannot read: {e.strerror or e}"))
         return {}, SourceFile(path, "")
+    data = cache.parsed_by_content(path, st, raw)
+    if data is not None:
+        return data, SourceFile(path)
     try:
         data, text = parse(path, raw)
     except UserError as e:
         problems += e.problems
         return {}, SourceFile(path, raw.decode("utf-8", "replace"))
-    cache.put(path, st, data)
+    cache.put_parsed(path, st, raw, data)
     return data, SourceFile(path, text)
 
 
@@ -135,8 +99,12 @@ def _fields_ok(fields: dict[str, Any], kind: str, keys: dict[str, ManifestKey]) 
     return True
 
 
-def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
-    """Read, merge defaults into, and validate every manifest entry of ``project``."""
+def load_specs(project: Project, plugins: Plugins,
+               cache: PlanCache | None = None) -> list[AssetSpec]:
+    """Read, merge defaults into, and validate every manifest entry of ``project``.
+
+    ``cache`` (made with a context, see plancache.py): assets of a file validated before
+    under the same context are not validated again; without one, only parses are cached."""
     kinds = plugins.asset_kinds()
     keys = plugins.manifest_keys()
     problems: list[Problem] = []
@@ -158,12 +126,16 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
 
     base = kind_bases(kinds, kind_defaults)
     step_kinds = {k for k, kind in kinds.items() if kind.step is not None}
-    cache = ParseCache(project)
+    own_cache = cache is None
+    if cache is None:
+        cache = PlanCache(project)
     files = manifest_files(project)
     specs: list[AssetSpec] = []
     seen: dict[str, AssetSpec] = {}
+    checked: set[str] = set()  # ids of assets validated here (not by an earlier plan)
     for path in files:
         data, source = _parse(path, cache, problems)
+        valid = cache.validated(path)
         for kind, table in data.items():
             if kind not in kinds:
                 problems.append(Problem(Location(path, source.line_of(kind)), kind,
@@ -173,6 +145,21 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
             if not isinstance(table, dict):
                 problems.append(Problem(Location(path, source.line_of(kind)), kind,
                                         f"expected tables like [{kind}.ID]"))
+                continue
+            bases = base[kind]
+            if valid:  # validated by an earlier plan: only ids across files are compared
+                for asset_id, entry in table.items():
+                    if asset_id in seen:
+                        spec = AssetSpec(asset_id, kind, {}, source)
+                        problems.append(Problem(spec.location, f"{kind}.{asset_id}",
+                                                f"duplicate asset id (also defined at "
+                                                f"{seen[asset_id].location})"))
+                        continue
+                    # make_spec, inlined: one per asset of a no-op plan
+                    spec = AssetSpec(asset_id, kind, {**bases, **entry}, source,
+                                     frozenset(entry))
+                    seen[asset_id] = spec
+                    specs.append(spec)
                 continue
             for asset_id, entry in table.items():
                 spec = AssetSpec(asset_id, kind, {}, source)
@@ -189,6 +176,7 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
                                             f"duplicate asset id (also defined at "
                                             f"{seen[asset_id].location})"))
                     continue
+                checked.add(asset_id)
                 if not _fields_ok(entry, kind, keys):  # then say what is wrong
                     problems += check_fields(entry, kind, keys, spec.where,
                                              prefix=f"{kind}.{asset_id}.")
@@ -202,14 +190,24 @@ def load_specs(project: Project, plugins: Plugins) -> list[AssetSpec]:
                 seen[asset_id] = spec
                 specs.append(spec)
     if not problems:
-        problems += _check_references(project, plugins, specs, kinds)
+        problems += _check_references(project, plugins, specs, kinds, cache, checked)
     if not problems:
         for spec in specs:
-            for _name, found in plugins.call_each("validate_spec", spec=spec, project=project):
-                problems += found
+            if spec.id not in checked:
+                continue  # validated by an earlier plan, nothing it depends on changed
+            project._deps = {}
+            try:
+                for _name, found in plugins.call_for("validate_spec", spec.fields, spec=spec,
+                                                     project=project):
+                    problems += found
+            finally:
+                cache.note_deps(spec.id, project._deps)
+                project._deps = None
     if problems:
         raise UserError(list(dict.fromkeys(problems)))  # one broken shared file: one report
-    cache.save({str(p) for p in files})
+    cache.live = {str(p) for p in files}
+    if own_cache:
+        cache.save(cache.live)
     return specs
 
 
@@ -227,8 +225,11 @@ def make_spec(asset_id: str, kind: str, entry: dict[str, Any], source: SourceFil
 
 
 def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec],
-                      kinds: dict[str, AssetKind]) -> list[Problem]:
-    """Model names, scheduler names and output collisions: checks across tables."""
+                      kinds: dict[str, AssetKind], cache: PlanCache | None = None,
+                      checked: set[str] | None = None) -> list[Problem]:
+    """Model names, scheduler names and output collisions: checks across tables. Assets not
+    in ``checked`` had their names checked by an earlier plan (the cache's context holds
+    the config): only their outputs are compared with the others'."""
     problems = []
     models = project.models
     outputs: dict[str, AssetSpec] = {}
@@ -242,6 +243,9 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
     room = min(limits) - len(os.fsencode(prefix))
     for spec in specs:
         if not generated(spec, kinds):  # file-sourced or built by a step: no model
+            continue
+        if checked is not None and spec.id not in checked:
+            problems += _collisions(spec, kinds, outputs, project)
             continue
         name = spec.fields.get("model") or default_model
         if name is None:
@@ -274,23 +278,33 @@ def _check_references(project: Project, plugins: Plugins, specs: list[AssetSpec]
         if msg:
             problems.append(Problem(_locator(project, spec)("scheduler"),
                                     f"{spec.kind}.{spec.id}.scheduler", msg))
-        for out in output_paths(spec, kinds[spec.kind].output_dir):
-            too_long = (path_too_long(Path(prefix + out), limits=limits)
-                        if len(out) * 4 >= room else None)  # 4: the most bytes of a char
-            if too_long:
-                key = "output" if "output" in spec.fields else "views"
-                shown = out if len(out) <= 60 else out[:57] + "..."
-                problems.append(Problem(_locator(project, spec)(key),
-                                        f"{spec.kind}.{spec.id}.{key}", f"writes {shown}: "
-                                        f"{too_long}"))
-                continue
-            other = outputs.get(out.lower())
-            if other is not None and other is not spec:
-                problems.append(Problem(_locator(project, spec)("output"),
-                                        f"{spec.kind}.{spec.id}.output",
-                                        f"writes {out}, as does asset {other.id!r} "
-                                        f"({other.location})"))
-            outputs[out.lower()] = spec
+        problems += _collisions(spec, kinds, outputs, project, prefix, limits, room)
+    return problems
+
+
+def _collisions(spec: AssetSpec, kinds: dict[str, AssetKind], outputs: dict[str, AssetSpec],
+                project: Project, prefix: str = "", limits: tuple[int, int] | None = None,
+                room: int = 0) -> list[Problem]:
+    """An output path too long for the file system (``limits`` given), or one another asset
+    writes too."""
+    problems = []
+    for out in output_paths(spec, kinds[spec.kind].output_dir):
+        too_long = (path_too_long(Path(prefix + out), limits=limits)
+                    if limits is not None and len(out) * 4 >= room else None)  # 4 bytes/char
+        if too_long:
+            key = "output" if "output" in spec.fields else "views"
+            shown = out if len(out) <= 60 else out[:57] + "..."
+            problems.append(Problem(_locator(project, spec)(key),
+                                    f"{spec.kind}.{spec.id}.{key}", f"writes {shown}: "
+                                    f"{too_long}"))
+            continue
+        other = outputs.get(out.lower())
+        if other is not None and other is not spec:
+            problems.append(Problem(_locator(project, spec)("output"),
+                                    f"{spec.kind}.{spec.id}.output",
+                                    f"writes {out}, as does asset {other.id!r} "
+                                    f"({other.location})"))
+        outputs[out.lower()] = spec
     return problems
 
 

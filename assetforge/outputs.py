@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,9 +67,12 @@ os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
 
 
-def write_atomic(path: Path, data: bytes) -> Written:
+def write_atomic(path: Path, data: bytes, digest: str | None = None,
+                 sync: bool = True) -> Written:
     """Write via a temp file in the same folder + fsync + ``os.replace``: readers (and a crash)
-    see the old file or the new one, never a partial one."""
+    see the old file or the new one, never a partial one. ``digest``: ``bytes_hash(data)``
+    when the caller has it already (hashed once per output). ``sync=False``: no fsync here;
+    the caller makes the file durable (``sync_files``) before it records it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # A short prefix: the temp name must fit where the final name (up to NAME_MAX) fits.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:32]}.", suffix=".tmp", dir=path.parent)
@@ -77,15 +81,56 @@ def write_atomic(path: Path, data: bytes) -> Written:
             os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    st = path.stat()
-    return Written(path, bytes_hash(data), st.st_size, st.st_mtime_ns)
+    st = os.stat(path)
+    return Written(path, digest or bytes_hash(data), st.st_size, st.st_mtime_ns)
+
+
+def sync_files(paths: list[Path]) -> None:
+    """Make written files durable: one ``syncfs`` per file system they are on (Linux: one
+    journal commit for a whole round of outputs), else an fsync of each."""
+    syncfs = _syncfs()
+    devices: dict[int, Path] = {}
+    for p in paths:
+        devices.setdefault(os.stat(p).st_dev, p)
+    for first in devices.values():
+        fd = os.open(first, os.O_RDONLY)
+        try:
+            if syncfs is not None and syncfs(fd) == 0:
+                continue
+        finally:
+            os.close(fd)
+        for p in paths:
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return
+
+
+_SYNCFS: list[Any] = []
+
+
+def _syncfs() -> Any:
+    if not _SYNCFS:
+        found = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                found = ctypes.CDLL(None, use_errno=True).syncfs
+            except (OSError, AttributeError):
+                found = None
+        _SYNCFS.append(found)
+    return _SYNCFS[0]
 
 
 def read_embedded_recipe(path: Path) -> tuple[str, dict[str, Any]] | None:

@@ -42,6 +42,7 @@ from .suggest import did_you_mean
 
 if TYPE_CHECKING:
     from .embedded import Embedded
+    from .plancache import PlanCache
 
 # Most urgent first: an asset's status is that of its most urgent job.
 # "stale": waits for an input that is not final yet ("input @X is changed"); its recipe is
@@ -73,6 +74,31 @@ class JobPlan:
     @property
     def stale(self) -> bool:
         return self.status != "up-to-date"
+
+
+class CachedJobPlan(JobPlan):
+    """A job planned from the plan cache: its recipe hash is known, its recipe is made only
+    when something asks for it (a changed job's diff, a build, ``show``)."""
+
+    _recipe: dict[str, Any] | None = None
+    _make: Any = None  # () -> the recipe
+
+    def __init__(self, job: Job, key: str, model: ModelIdentity | None,  # noqa: D107
+                 generator: Generator | None, make: Any) -> None:
+        # One per job of a no-op plan: set what differs from the field defaults (class
+        # attributes of the dataclass), nothing more.
+        self.__dict__.update(job=job, status="new", reason="never built", key=key,
+                             changed=[], model=model, generator=generator, _make=make)
+
+    @property  # type: ignore[override]
+    def recipe(self) -> dict[str, Any] | None:
+        if self._recipe is None and self._make is not None:
+            self._recipe, self._make = self._make(), None
+        return self._recipe
+
+    @recipe.setter
+    def recipe(self, value: dict[str, Any] | None) -> None:
+        self._recipe = value
 
 
 @dataclass
@@ -133,9 +159,12 @@ def _explain(changed: list[str], job: Job | None = None) -> str:
     return "; ".join(parts) or "recipe changed"
 
 
-def check_output(project: Project, job: Job, last: LastBuild) -> tuple[str, str]:
-    """Compare the output on disk with its record: stat first, hash only when stat differs."""
-    path = project.output_prefix + job.output  # a str: 10,000 Path joins cost 40 ms
+def check_output(project: Project, job: Job, last: LastBuild,
+                 prefix: str | None = None) -> tuple[str, str]:
+    """Compare the output on disk with its record: stat first, hash only when stat differs.
+    ``prefix``: ``project.output_prefix``, when the caller has it."""
+    # a str: 10,000 Path joins cost 40 ms
+    path = (prefix or project.output_prefix) + job.output
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -170,11 +199,14 @@ class Planner:
     hash on disk (None while it is stale), which its dependents' recipes hold.
     """
 
-    def __init__(self, project: Project, plugins: Plugins):
+    def __init__(self, project: Project, plugins: Plugins, cache: PlanCache | None = None):
         self.project = project
         self.plugins = plugins
+        self.cache = cache
         self.kinds: dict[str, AssetKind] = plugins.asset_kinds()
-        self._identities: dict[str, tuple[Generator, ModelIdentity]] = {}
+        self._identities: dict[str, tuple[Generator, ModelIdentity]] = (
+            cache.models if cache is not None else {})
+        self._recipes: dict[str, dict[str, Any]] = {}  # job id → recipe (CachedJobPlan)
         # Read once per plan, not once per asset.
         self._salt, self._default_model = project.seed_salt, project.default_model
         self.derived_steps: list[DerivedStep] = [
@@ -184,6 +216,7 @@ class Planner:
         self.step_recs: dict[str, dict] = {}
         self.upstreams: set[str] = set()  # assets some other asset takes as an input
         self._output_dir = project.output_dir
+        self._prefix = project.output_prefix
 
     def prepare(self, specs: list[AssetSpec]) -> AssetGraph:
         """Resolve and check every image input (a ``UserError`` when one is wrong)."""
@@ -227,9 +260,76 @@ class Planner:
 
     def job_plans(self, spec: AssetSpec) -> list[JobPlan]:
         """Expand ``spec`` through plugins and make one recipe per job (status left 'new';
-        'stale' for a job whose input is not final yet)."""
+        'stale' for a job whose input is not final yet). With a plan cache: an asset whose
+        file and dependencies are unchanged takes its recipe hashes from it."""
+        cache = self.cache
+        if cache is None:
+            return self._job_plans(spec)
+        plain = (self.kinds[spec.kind].step is None
+                 and (self.graph is None or spec.id not in self.graph.edges))
+        hit = cache.entry(spec.id) if plain else None
+        if hit is not None:
+            plans = self._cached_plans(spec, hit)
+            if plans is not None:
+                return plans
+        before = _snapshot(spec.fields)
+        self.project._deps = deps = {}
         try:
-            self.plugins.call_each("expand_spec", spec=spec, project=self.project)
+            plans = self._job_plans(spec)
+        finally:
+            self.project._deps = None
+        self._remember(spec, before, plans, deps, plain)
+        return plans
+
+    def _remember(self, spec: AssetSpec, before: dict[str, Any] | None, plans: list[JobPlan],
+                  deps: dict[str, str], plain: bool) -> None:
+        """Note a fully planned asset in the plan cache: its recipe hashes when the cache can
+        answer them next time, else only what its file's validation depends on."""
+        from .plancache import marshal_ok
+
+        assert self.cache is not None
+        fields = spec.fields
+        delta = {k: v for k, v in fields.items()
+                 if before is None or k not in before or before[k] != v}
+        models = {jp.job.model: jp.model.hash for jp in plans if jp.model is not None}
+        keys: list[str] | None = [jp.key or "" for jp in plans]
+        if (not plain or before is None or before.keys() - fields.keys()
+                or not marshal_ok(delta)
+                or any(jp.status != "new" or not jp.key or jp.job.inputs for jp in plans)):
+            keys, delta = None, {}
+        self.cache.add(spec.id, spec.source.path, delta, models, deps, keys)
+
+    def _cached_plans(self, spec: AssetSpec, hit: list[Any]) -> list[JobPlan] | None:
+        delta, _models, _deps, keys = hit
+        fields = spec.fields
+        unexpanded = dict(fields)
+        if delta:
+            fields.update(delta)  # as expand_spec left it
+        jobs = make_jobs(spec, self._salt, self._default_model, self.kinds[spec.kind].output_dir)
+        if len(jobs) != len(keys):
+            spec.fields = unexpanded
+            return None
+        plans: list[JobPlan] = []
+        for job, key in zip(jobs, keys, strict=True):
+            gen, ident = self.model(job.model)
+            plans.append(CachedJobPlan(job, key, ident, gen, lambda job_id=job.job_id:
+                                       self._recipe_of(spec, unexpanded, job_id)))
+        return plans
+
+    def _recipe_of(self, spec: AssetSpec, unexpanded: dict[str, Any],
+                   job_id: str) -> dict[str, Any] | None:
+        """A cached job's recipe, made in full from the spec as loaded (expand_spec runs on a
+        copy: it need not be idempotent), and its asset's other jobs' with it."""
+        if job_id not in self._recipes:
+            copy = AssetSpec(spec.id, spec.kind, dict(unexpanded), spec.source, spec.explicit)
+            for jp in self._job_plans(copy):
+                if jp.recipe is not None:
+                    self._recipes[jp.job.job_id] = jp.recipe
+        return self._recipes.get(job_id)
+
+    def _job_plans(self, spec: AssetSpec) -> list[JobPlan]:
+        try:
+            self.plugins.call_for("expand_spec", spec.fields, spec=spec, project=self.project)
         except PluginError as e:
             job = Job(spec.id, spec.kind, None, "", "", 0, 0, 0, 0, 0.0, "", "", "", spec)
             return [JobPlan(job, "error", str(e), error_plugin=e.plugin)]
@@ -252,8 +352,8 @@ class Planner:
                 gen, ident = self.model(job.model)
             try:
                 parts: list[RecipePart] = []
-                for _name, res in self.plugins.call_each("recipe_parts", job=job,
-                                                         project=self.project):
+                for _name, res in self.plugins.call_for("recipe_parts", spec.fields, job=job,
+                                                        project=self.project):
                     parts.extend(res if isinstance(res, list) else [res])
                 if gen is None or ident is None:
                     recipe = file_recipe(job.inputs, plugin_table(parts))
@@ -292,7 +392,10 @@ class Planner:
         for jp in primaries:
             if jp.status == "error" or isinstance(jp.job, StepJob):
                 continue
+            fields = jp.job.spec.fields
             for step in self.derived_steps:
+                if step.keys is not None and step.keys.isdisjoint(fields):
+                    continue
                 try:
                     files = step.files(jp.job, self.project)
                 except Exception as e:  # noqa: BLE001
@@ -328,7 +431,7 @@ class Planner:
             elif isinstance(jp.job, StepJob):
                 group = self._settle_step(jp, last)
             else:
-                jp.status, jp.reason = check_output(self.project, jp.job, prev)
+                jp.status, jp.reason = check_output(self.project, jp.job, prev, self._prefix)
             if force and jp.status == "up-to-date":
                 jp.status, jp.reason = "changed", "forced"
         if jp.job.asset_id not in self.upstreams and not self.derived_steps:
@@ -356,6 +459,17 @@ class Planner:
                                      last=last.get(gjob.job_id), group=job.job_id))
         jp.status, jp.reason = worst, why
         return group
+
+
+def _snapshot(fields: dict[str, Any]) -> dict[str, Any] | None:
+    """A deep copy of a spec's fields (None when they hold a value marshal cannot copy): what
+    ``expand_spec`` changes, even inside a table, is the difference from it."""
+    import marshal
+
+    try:
+        return marshal.loads(marshal.dumps(fields))
+    except ValueError:
+        return None
 
 
 def select(specs: list[AssetSpec], only: list[str] | None) -> list[AssetSpec]:
@@ -418,11 +532,12 @@ def mark_restorable(project: Project, jobs: list[JobPlan]) -> None:
 
 def make_plan(project: Project, plugins: Plugins, specs: list[AssetSpec],
               only: list[str] | None = None, force: bool = False,
-              restore: bool = True) -> Plan:
+              restore: bool = True, cache: PlanCache | None = None) -> Plan:
     """Plan ``specs`` (or the ``only`` ids and what they need), in dependency order.
     ``restore``: find cached outputs for stale jobs (never under ``force``, which means
-    "generate again")."""
-    planner = Planner(project, plugins)
+    "generate again"). ``cache``: the plan cache ``load_specs`` used (then given this plan's
+    entries; the caller saves it)."""
+    planner = Planner(project, plugins, cache)
     graph = planner.prepare(specs)
     chosen = select(specs, only)
     if only:
@@ -443,6 +558,8 @@ def make_plan(project: Project, plugins: Plugins, specs: list[AssetSpec],
         for jp in derived:
             settle(jp, last, force, changed)
         assets.append(AssetPlan(spec, jobs + group + derived if group or derived else jobs))
+    if cache is not None:
+        cache.commit(chosen)
     # Why each changed job changed: its old recipes come in one query, not one per job.
     old = recipe_jsons(project.database, [jp.last.record_id for jp in changed if jp.last])
     for jp in changed:

@@ -95,6 +95,8 @@ class Plugins:
         self._keys: dict[str, ManifestKey] | None = None
         self._kinds: dict[str, AssetKind] | None = None
         self._calls: dict[str, list[tuple[str, Any, tuple[str, ...]]]] = {}
+        # per hook, each implementation's ``for_keys`` (None: called for every asset)
+        self._keyed: dict[str, list[frozenset[str] | None] | None] = {}
         self._calls_generation: int | None = None
 
     @property
@@ -166,9 +168,24 @@ class Plugins:
         An exception is re-raised as ``PluginError`` naming the plugin, so a failing plugin
         fails only the asset it was working on and the record says which plugin it was.
         """
+        return self._call(self._impls(hook_name), hook_name, kwargs)
+
+    def call_for(self, hook_name: str, fields: dict[str, Any], **kwargs: Any
+                 ) -> list[tuple[str, Any]]:
+        """``call_each`` for one asset whose fields are ``fields``: implementations marked
+        ``for_keys`` are left out when the asset has none of their keys."""
+        impls = self._impls(hook_name)
+        keyed = self._keyed.get(hook_name)
+        if keyed:
+            impls = [i for i, keys in zip(impls, keyed, strict=True)
+                     if keys is None or not keys.isdisjoint(fields)]
+        return self._call(impls, hook_name, kwargs)
+
+    def _call(self, impls: list[tuple[str, Any, tuple[str, ...]]], hook_name: str,
+              kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
         results = []
         names = tuple(kwargs)
-        for name, function, argnames in self._impls(hook_name):
+        for name, function, argnames in impls:
             try:
                 if argnames == names:  # the usual case: every argument, in the spec's order
                     res = function(*kwargs.values())
@@ -189,6 +206,7 @@ class Plugins:
         generation = getattr(self.pm, "generation", None)
         if generation is None or generation != self._calls_generation:
             self._calls.clear()
+            self._keyed.clear()
             self._calls_generation = generation
         calls = self._calls.get(hook_name)
         if calls is None:
@@ -197,6 +215,8 @@ class Plugins:
             impls = getattr(self.pm.hook, hook_name).get_hookimpls()
             calls = [(i.plugin_name, i.function, tuple(i.argnames)) for i in reversed(impls)]
             self._calls[hook_name] = calls
+            keys = [getattr(f, "assetforge_keys", None) for _n, f, _a in calls]
+            self._keyed[hook_name] = keys if any(k is not None for k in keys) else None
         return calls
 
     def generation_contexts(self, ctx: Any) -> list[tuple[str, AbstractContextManager[None]]]:

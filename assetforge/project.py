@@ -57,6 +57,8 @@ class Project:
     cache_dir_override: Path | str | None = None  # ``--cache-dir`` (a URL is a str): wins
     _resolved: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False,
                                                    compare=False)
+    # While planning an asset: every file hashed for it (the plan cache checks them later).
+    _deps: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     # -- settings --------------------------------------------------------------------------
     def setting(self, key: str) -> Any:
@@ -200,7 +202,10 @@ class Project:
             from .hashing import FileHashCache
 
             self._file_hasher = FileHashCache(self.database)
-        return self._file_hasher.hash(path)
+        digest = self._file_hasher.hash(path)
+        if self._deps is not None:
+            self._deps[str(path)] = digest
+        return digest
 
 
 def is_url(value: str) -> bool:

@@ -16,7 +16,10 @@ same work), so the time inside ``StableDiffusionPipeline.__call__`` is measured 
 second verdict compares what each side spends *outside* it, added to the fastest call time:
 the overhead without the noise of the shared work.
 
-    .venv/bin/python bench/overhead.py [--assets 8] [--size 256] [--steps 10] [--repeat 3]
+Per asset it prints both sides' time outside the call and their difference: our own time per
+asset (target <= 3 ms), at 8 and at 64 assets by default, and the marginal cost of one more.
+
+    .venv/bin/python bench/overhead.py [--assets 8 64] [--size 256] [--steps 10] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -125,9 +128,61 @@ class PipelineClock:
         return value
 
 
+def measure(folder: Path, tmp: Path, n: int, size: int, steps: int, repeat: int,
+            clock: PipelineClock) -> dict[str, Any]:
+    """Both sides on the same ``n`` assets, ``repeat`` times alternating: best times."""
+    root = tmp / f"overhead{n}"
+    (root / "manifests").mkdir(parents=True)
+    (root / "assetforge.toml").write_text(CONFIG.format(size=size, steps=steps))
+    (root / "manifests" / "m.toml").write_text("\n".join(
+        f'[texture.t{i:03d}]\nprompt = "{p}"\n' for i, p in enumerate(prompts(n))))
+    af_times, hand_times, gen_times, calls, af_out, hand_out = [], [], [], [], [], []
+    clock.take()
+    for _ in range(repeat):
+        t_af, af_images = assetforge_run(root)
+        inside = clock.take()
+        calls.append(inside)
+        af_out.append(t_af - inside)
+        t_hand, t_save, hand_images = hand_run(folder, n, size, steps, tmp / f"hand{n}")
+        inside = clock.take()
+        calls.append(inside)
+        hand_out.append(t_hand - inside)
+        af_times.append(t_af)
+        hand_times.append(t_hand)
+        gen_times.append(t_hand - t_save)
+    identical = all(np.array_equal(af_images[k], hand_images[k]) for k in hand_images)
+    identical = identical and af_images.keys() == hand_images.keys()
+    return {"n": n, "af": af_times, "hand": hand_times, "gen": gen_times, "calls": calls,
+            "af_out": min(af_out), "hand_out": min(hand_out), "identical": identical}
+
+
+def report(m: dict[str, Any], size: int, steps: int) -> None:
+    n, af, hand, gen = m["n"], m["af"], m["hand"], m["gen"]
+    ratio = min(af) / min(hand)
+    print(f"{n} assets, {size}px, {steps} steps, euler_a, CPU")
+    print(f"  hand-written loop : best {min(hand):.2f} s  "
+          f"({', '.join(f'{t:.2f}' for t in hand)}); without saving PNGs {min(gen):.2f} s")
+    print(f"  assetforge build  : best {min(af):.2f} s  ({', '.join(f'{t:.2f}' for t in af)})")
+    print(f"  ratio assetforge/hand = {ratio:.3f} (target <= 1.03) -> "
+          f"{'OK' if ratio <= 1.03 else 'OVER'}; against generation alone "
+          f"{min(af) / min(gen):.3f}")
+    call = min(m["calls"])
+    steady = (call + m["af_out"]) / (call + m["hand_out"])
+    print(f"  outside the diffusers call: assetforge {m['af_out']:.2f} s, hand "
+          f"{m['hand_out']:.2f} s (best); the call itself {call:.2f}-{max(m['calls']):.2f} s")
+    print(f"  ratio with the shared call at its best = {steady:.3f} (target <= 1.03) -> "
+          f"{'OK' if steady <= 1.03 else 'OVER'}")
+    own = (m["af_out"] - m["hand_out"]) / n * 1000
+    print(f"  per asset outside the call: assetforge {m['af_out'] / n * 1000:.1f} ms, hand "
+          f"{m['hand_out'] / n * 1000:.1f} ms; our own (the difference) {own:.1f} ms "
+          f"(target <= 3 ms) -> {'OK' if own <= 3 else 'OVER'}")
+    print(f"  images identical: {m['identical']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--assets", type=int, default=8)
+    ap.add_argument("--assets", type=int, nargs="+", default=[8, 64],
+                    help="asset counts to measure (default: 8 and 64)")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3)
@@ -139,11 +194,6 @@ def main() -> None:
 
     folder = ensure_tiny_model("tiny-sd15")
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "overhead"
-        (root / "manifests").mkdir(parents=True)
-        (root / "assetforge.toml").write_text(CONFIG.format(size=args.size, steps=args.steps))
-        (root / "manifests" / "m.toml").write_text("\n".join(
-            f'[texture.t{i:03d}]\nprompt = "{p}"\n' for i, p in enumerate(prompts(args.assets))))
         warm = Path(tmp) / "warm"
         (warm / "manifests").mkdir(parents=True)
         (warm / "assetforge.toml").write_text(CONFIG.format(size=64, steps=1))
@@ -151,39 +201,17 @@ def main() -> None:
         hand_run(folder, 1, 64, 1, Path(tmp) / "hand-warm")  # warm imports and caches
         assetforge_run(warm)
         clock = PipelineClock()
-        af_times, hand_times, gen_times, calls, af_out, hand_out = [], [], [], [], [], []
-        for _ in range(args.repeat):
-            t_af, af_images = assetforge_run(root)
-            inside = clock.take()
-            calls.append(inside)
-            af_out.append(t_af - inside)
-            t_hand, t_save, hand_images = hand_run(folder, args.assets, args.size, args.steps,
-                                                   Path(tmp) / "hand")
-            inside = clock.take()
-            calls.append(inside)
-            hand_out.append(t_hand - inside)
-            af_times.append(t_af)
-            hand_times.append(t_hand)
-            gen_times.append(t_hand - t_save)
-        identical = all(np.array_equal(af_images[k], hand_images[k]) for k in hand_images)
-        identical = identical and af_images.keys() == hand_images.keys()
-        ratio = min(af_times) / min(hand_times)
-        print(f"{args.assets} assets, {args.size}px, {args.steps} steps, euler_a, CPU")
-        print(f"  hand-written loop : best {min(hand_times):.2f} s  "
-              f"({', '.join(f'{t:.2f}' for t in hand_times)}); without saving PNGs "
-              f"{min(gen_times):.2f} s")
-        print(f"  assetforge build  : best {min(af_times):.2f} s  "
-              f"({', '.join(f'{t:.2f}' for t in af_times)})")
-        print(f"  ratio assetforge/hand = {ratio:.3f} (target <= 1.03) -> "
-              f"{'OK' if ratio <= 1.03 else 'OVER'}; against generation alone "
-              f"{min(af_times) / min(gen_times):.3f}")
-        call = min(calls)
-        steady = (call + min(af_out)) / (call + min(hand_out))
-        print(f"  outside the diffusers call: assetforge {min(af_out):.2f} s, hand "
-              f"{min(hand_out):.2f} s (best); the call itself {call:.2f}-{max(calls):.2f} s")
-        print(f"  ratio with the shared call at its best = {steady:.3f} (target <= 1.03) -> "
-              f"{'OK' if steady <= 1.03 else 'OVER'}")
-        print(f"  images identical: {identical}")
+        found = [measure(folder, Path(tmp), n, args.size, args.steps, args.repeat, clock)
+                 for n in args.assets]
+    for m in found:
+        report(m, args.size, args.steps)
+    if len(found) > 1:  # what one more asset costs: fixed costs (model load, plan) cancel
+        a, b = found[0], found[-1]
+        extra = b["n"] - a["n"]
+        af = (b["af_out"] - a["af_out"]) / extra * 1000
+        hand = (b["hand_out"] - a["hand_out"]) / extra * 1000
+        print(f"marginal per asset outside the call ({a['n']} -> {b['n']} assets): assetforge "
+              f"{af:.1f} ms, hand {hand:.1f} ms, our own {af - hand:.1f} ms")
 
 
 if __name__ == "__main__":

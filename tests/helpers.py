@@ -31,7 +31,7 @@ def snapshot(root: Path) -> dict[str, str]:
         base = root / folder
         if base.exists():
             for p in sorted(base.rglob("*")):
-                if p.is_file() and p.name not in ("manifest-cache.json", "lock"):
+                if p.is_file() and p.name not in ("manifest-cache.json", "plan-cache.bin", "lock"):
                     out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 

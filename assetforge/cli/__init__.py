@@ -22,8 +22,24 @@ class AssetForgeGroup(click.Group):
     """The command group: adds a project's own plugin commands, and reports a database found
     damaged mid-command (a garbled page no up-front check sees) as an error, not a traceback."""
 
+    # Commands of entry-point plugins are added when a name is not a built-in one, or when
+    # the commands are listed (--help): a built-in command never pays for them.
+    plugin_commands_added = False
+
+    def add_plugin_commands(self) -> None:
+        if not self.plugin_commands_added:
+            self.plugin_commands_added = True
+            _register_plugin_commands(self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.add_plugin_commands()
+        return super().list_commands(ctx)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         found = super().get_command(ctx, cmd_name)
+        if found is None:
+            self.add_plugin_commands()
+            found = super().get_command(ctx, cmd_name)
         if found is not None or ctx.resilient_parsing:
             return found
         return _project_plugin_command(ctx, cmd_name)
@@ -109,16 +125,13 @@ for _module in (build, query, maintain, review, repair, editor, serve):
         cli.add_command(_command)
 
 
-def _register_plugin_commands() -> None:
+def _register_plugin_commands(group: click.Group) -> None:
     from ..plugins import load_plugins
 
     try:  # entry points only; a plugin that fails to load is reported by the command run
-        load_plugins(None, strict=False).register_commands(cli)
+        load_plugins(None, strict=False).register_commands(group)
     except UserError:
         pass
-
-
-_register_plugin_commands()
 
 
 def main() -> None:

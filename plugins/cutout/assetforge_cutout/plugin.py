@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from assetforge.api import ManifestKey, PostProcessor, RecipePart, dist_version, hookimpl
+from assetforge.api import ManifestKey, PostProcessor, RecipePart, dist_version, for_keys, hookimpl
 
 from . import __version__
 from .config import SCHEMA, check_value, model_path, model_problem, parse, spec_of
@@ -47,6 +47,7 @@ def register_manifest_keys() -> list[ManifestKey]:
 
 
 @hookimpl
+@for_keys("cutout")
 def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
     """For rembg: the library is installed and the model file exists."""
     value = spec.get("cutout")
@@ -61,6 +62,7 @@ def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
 
 
 @hookimpl
+@for_keys("cutout")
 def recipe_parts(job: Job, project: Project) -> RecipePart | None:
     """Every parameter; for rembg the model file's content hash and rembg's version (its
     pre- and post-processing of the mask are part of the bytes)."""

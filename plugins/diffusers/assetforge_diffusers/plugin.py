@@ -15,6 +15,7 @@ from assetforge.api import (
     Problem,
     Project,
     WeightLicense,
+    for_keys,
     hookimpl,
     job_frame,
 )
@@ -40,6 +41,7 @@ def register_manifest_keys() -> list[ManifestKey]:
 
 
 @hookimpl
+@for_keys("init_image", "strength", "control", "views")
 def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
     """strength needs init_image; every control names a valid [controlnets.NAME] table;
     seamless tiling is refused on a model that decodes with VAE tiling."""

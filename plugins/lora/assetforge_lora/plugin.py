@@ -26,12 +26,14 @@ from assetforge.api import (
     UserError,
     WeightLicense,
     did_you_mean,
+    for_keys,
     hookimpl,
     safetensors_license,
 )
 
 from . import __version__
 from .compose import (
+    KEYS,
     RESOLVED,
     Request,
     check_style_name,
@@ -64,6 +66,7 @@ def register_manifest_keys() -> list[ManifestKey]:
 
 
 @hookimpl
+@for_keys(*KEYS)
 def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
     """Every named style exists and parses; pickled LoRAs need allow_pickle; families agree."""
     requests, problems = requested(spec, project)
@@ -96,6 +99,7 @@ def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
 
 
 @hookimpl
+@for_keys(*KEYS)
 def expand_spec(spec: AssetSpec, project: Project) -> None:
     """prompt = prefixes + trigger words + prompt + suffixes; negatives appended; styles recorded.
 
@@ -115,6 +119,7 @@ def expand_spec(spec: AssetSpec, project: Project) -> None:
 
 
 @hookimpl
+@for_keys(*KEYS)
 def recipe_parts(job: Job, project: Project) -> RecipePart | None:
     """Styles with weights, each style's settings hash and each LoRA file's content hash."""
     styles = job.spec.get(RESOLVED)
@@ -222,6 +227,9 @@ def _pack(project: Project, spec: AssetSpec, req: Request) -> StylePack:
         raise UserError([Problem(locate(spec, project, req.key), problem_key(spec, req.key),
                                  f"unknown style {req.name!r}"
                                  + did_you_mean(req.name, available(project)))])
+    # Hashed through the project: the plan cache then knows an asset depends on this file
+    # (an edited style.toml plans its assets again).
+    project.hash_file(pack_toml(project, req.name))
     return load_pack(project, req.name)
 
 

@@ -18,7 +18,15 @@ from __future__ import annotations
 import posixpath
 from typing import TYPE_CHECKING, Any
 
-from assetforge.api import DerivedFile, DerivedStep, ManifestKey, Problem, UserError, hookimpl
+from assetforge.api import (
+    DerivedFile,
+    DerivedStep,
+    ManifestKey,
+    Problem,
+    UserError,
+    for_keys,
+    hookimpl,
+)
 
 from . import MAPS, __version__
 from .config import (
@@ -56,6 +64,7 @@ def register_manifest_keys() -> list[ManifestKey]:
 
 
 @hookimpl
+@for_keys("maps", "normal", "pbr")
 def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
     """Options for maps that are not asked for, ``[plugins.pbr]`` mistakes, shared names."""
     try:
@@ -132,7 +141,8 @@ def make_map(image: Image.Image, file: DerivedFile, project: Project) -> Image.I
     return Image.fromarray(maps.ao_map(h, p["radius"], p["strength"], wrap), "L")
 
 
-STEP = DerivedStep(PLUGIN_NAME, __version__, derived_files, make_map)
+STEP = DerivedStep(PLUGIN_NAME, __version__, derived_files, make_map,
+                   keys=frozenset({"maps"}))
 
 
 @hookimpl

@@ -22,7 +22,15 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from assetforge.api import CheckResult, ManifestKey, Problem, RecipePart, UserError, hookimpl
+from assetforge.api import (
+    CheckResult,
+    ManifestKey,
+    Problem,
+    RecipePart,
+    UserError,
+    for_keys,
+    hookimpl,
+)
 
 from . import TILINGS, __version__, tiled_axes
 
@@ -90,6 +98,7 @@ def expand_spec(spec: AssetSpec, project: Project) -> None:
 
 
 @hookimpl
+@for_keys("tiling")
 def recipe_parts(job: Job, project: Project) -> RecipePart | None:
     """Tiled jobs record the tiling and padding; untiled jobs get no part (their key is as
     without this plugin)."""

@@ -24,6 +24,7 @@ from assetforge.api import (
     PostProcessor,
     RecipePart,
     WeightLicense,
+    for_keys,
     hookimpl,
     safetensors_license,
 )
@@ -52,6 +53,7 @@ def register_manifest_keys() -> list[ManifestKey]:
 
 
 @hookimpl
+@for_keys("upscale")
 def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
     """Check the model file: it exists, and is safetensors unless the project allows pickles."""
     value = spec.get("upscale")
@@ -83,6 +85,7 @@ def weight_licenses(job: Job, project: Project) -> list[WeightLicense] | None:
 
 
 @hookimpl
+@for_keys("upscale")
 def recipe_parts(job: Job, project: Project) -> RecipePart | None:
     """Factor and method; for a model its file's content hash and the tiling settings; the
     axes wrapped for tileable assets."""
