@@ -158,6 +158,8 @@ def load_specs(project: Project, plugins: Plugins,
                     # make_spec, inlined: one per asset of a no-op plan
                     spec = AssetSpec(asset_id, kind, {**bases, **entry}, source,
                                      frozenset(entry))
+                    if "animations" in spec.fields:  # poses are globbed anew: files may come
+                        problems += animations.expand(spec, project.root)
                     seen[asset_id] = spec
                     specs.append(spec)
                 continue
