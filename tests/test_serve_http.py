@@ -196,6 +196,9 @@ def test_cards_pick_a_kind_specific_preview_among_the_outputs():
     assert default_preview("animation", ["anim/walk.png", "anim/walk.gif"]) == "anim/walk.gif"
     assert default_preview("terrain", ["t/dirt.png", "t/dirt_preview.png"]) == \
         "t/dirt_preview.png"
+    # what the terrain plugin writes: its sample map, not the sheet of tiles
+    assert default_preview("terrain", ["terrains/floor.png", "terrains/floor.tsx",
+                                       "terrains/floor.sample.png"]) == "terrains/floor.sample.png"
 
 
 def test_an_unexpected_build_exception_is_shown_and_the_server_lives(tmp_path):

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from ..project import Project
     from ..results import BuildResult
 
-_PREVIEW = re.compile(r"(^|[/_.-])preview[^/]*\.(png|gif|webp|apng)$|\.(gif|webp|apng)$", re.I)
+# a terrain set writes its sample map as ``ID.sample.png``
+_PREVIEW = re.compile(r"(^|[/_.-])(preview|sample)[^/]*\.(png|gif|webp|apng)$"
+                      r"|\.(gif|webp|apng)$", re.I)
 
 
 def default_preview(kind: str, outputs: list[str]) -> str | None:
