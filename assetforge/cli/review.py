@@ -88,9 +88,14 @@ def sheet(ctx: click.Context, asset_ids: tuple[str, ...], out_file: Path, size: 
     tiles = [(jp.job.job_id, project.output_dir / jp.job.output)
              for a in plan.assets for jp in a.jobs]
     missing = [label for label, path in tiles if not path.is_file()]
-    made = contact_sheet([(label, path) for label, path in tiles if path.is_file()], out_file,
-                         size)
+    try:
+        made, skipped = contact_sheet([(label, path) for label, path in tiles
+                                       if path.is_file()], out_file, size)
+    except OSError as e:
+        fail(UserError(f"{out_file}: cannot write the contact sheet: {e.strerror or e}"))
     click.echo(f"wrote {out_file} ({made} thumbnails)")
+    if skipped:
+        click.echo(f"skipped (not an image): {', '.join(skipped)}", err=True)
     if missing:
         click.echo(f"not built yet: {', '.join(missing)}", err=True)
 

@@ -11,23 +11,33 @@ LABEL_H = 16
 PAD = 6
 
 
-def contact_sheet(tiles: list[tuple[str, Path]], out: Path, size: int = 128) -> int:
-    """Write one PNG of ``tiles`` (label, image path); returns how many were drawn.
+def contact_sheet(tiles: list[tuple[str, Path]], out: Path,
+                  size: int = 128) -> tuple[int, list[str]]:
+    """Write one PNG of ``tiles`` (label, image path): (how many were drawn, the labels of
+    files that are not images PIL reads, such as an atlas's JSON, which were skipped).
 
     The label font is PIL's built-in one, so this works on a machine without fonts.
     """
-    cols = max(1, min(COLUMNS, len(tiles)))
-    rows = max(1, -(-len(tiles) // cols))
+    thumbs: list[tuple[str, Image.Image]] = []
+    skipped: list[str] = []
+    for label, path in tiles:
+        try:
+            with Image.open(path) as im:
+                im = im.convert("RGBA")
+                small = im.resize(_fit(im.size, size), Image.Resampling.NEAREST
+                                  if max(im.size) <= size else Image.Resampling.LANCZOS)
+        except (OSError, ValueError, Image.DecompressionBombError):
+            skipped.append(label)
+            continue
+        thumbs.append((label, small))
+    cols = max(1, min(COLUMNS, len(thumbs)))
+    rows = max(1, -(-len(thumbs) // cols))
     cell_w, cell_h = size + 2 * PAD, size + LABEL_H + 2 * PAD
     sheet = Image.new("RGB", (cols * cell_w, rows * cell_h), (40, 42, 48))
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default()
-    for i, (label, path) in enumerate(tiles):
+    for i, (label, small) in enumerate(thumbs):
         x, y = (i % cols) * cell_w + PAD, (i // cols) * cell_h + PAD
-        with Image.open(path) as im:
-            im = im.convert("RGBA")
-            small = im.resize(_fit(im.size, size), Image.Resampling.NEAREST
-                              if max(im.size) <= size else Image.Resampling.LANCZOS)
         checker = _checker(small.size)
         checker.alpha_composite(small)
         sheet.paste(checker.convert("RGB"), (x + (size - small.width) // 2,
@@ -37,7 +47,7 @@ def contact_sheet(tiles: list[tuple[str, Path]], out: Path, size: int = 128) -> 
                   anchor="mt")
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)
-    return len(tiles)
+    return len(thumbs), skipped
 
 
 def _fit(wh: tuple[int, int], size: int) -> tuple[int, int]:
