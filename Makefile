@@ -15,6 +15,10 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 APT_PACKAGES += chromium tiled
 TEST_PIP += playwright pytmx tomlkit imagehash
 NPM_DIRS += tests/js
+# terrain: the Godot 3 engine (headless) loads the exported TileSets; parsers for .tsx and .tres.
+APT_PACKAGES += godot3-server
+TEST_PIP += pytiled-parser godot-parser
+NPM_DIRS += tests/taplo
 # Extras a plugin is installed with for the tests ('-e ./plugins/NAME[EXTRAS]'): cutout's
 # rembg[cpu] (method = "rembg") and onnx (its tests build a tiny ONNX model); ray.
 PLUGIN_EXTRAS_cutout := [rembg,testing]
@@ -27,18 +31,19 @@ plugin_test_arg = -e './$(1:/=)$(PLUGIN_EXTRAS_$(notdir $(1:/=)))'
 # The runtime: what `assetforge build` needs, nothing a test alone uses.
 setup-runtime: $(STAMP)
 
-$(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) Makefile
+$(STAMP): constraints.txt pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -e . $(foreach p,$(PLUGINS),$(call plugin_arg,$(p)))
+	$(PIP) install -q -c constraints.txt -e . $(foreach p,$(PLUGINS),$(call plugin_arg,$(p)))
 	touch $(STAMP)
 
 setup-test: $(TEST_STAMP) system-packages $(addsuffix /node_modules/.package-lock.json,$(NPM_DIRS))
 
 $(TEST_STAMP): $(STAMP)
-	$(PIP) install -q -e '.[dev,s3]' $(foreach p,$(PLUGINS),$(call plugin_test_arg,$(p)))
-	$(PIP) install -q $(sort $(TEST_PIP))
+	$(PIP) install -q -c constraints.txt -e '.[dev,s3]' \
+		$(foreach p,$(PLUGINS),$(call plugin_test_arg,$(p)))
+	$(PIP) install -q -c constraints.txt $(sort $(TEST_PIP))
 	touch $(TEST_STAMP)
 
 # Everything (runtime and tests), as before.
@@ -71,10 +76,13 @@ lint: setup-test
 bench: setup-test
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-# The docs' screenshot of the review page (docs/review.png), from the review page test.
+# The docs' screenshots, from the browser tests (the suite itself writes only into temp
+# folders): the review page (docs/review.png) and the live page of assetforge serve
+# (docs/serve.png).
 docs: setup-test
 	ASSETFORGE_DOCS_SCREENSHOT=$(CURDIR)/docs/review.png \
 		$(VENV)/bin/pytest -q tests/test_review.py -k test_review_page_in_chromium
+	ASSETFORGE_SCREENSHOT=$(CURDIR)/docs/serve.png $(VENV)/bin/pytest -q tests/test_serve_page.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache projects/demo/assets projects/demo/.assetforge \

@@ -35,6 +35,7 @@ from .interfaces import (
     WeightLicense,
 )
 from .licenses import front_matter_license, safetensors_license
+from .plugins import model_generator
 from .project import Project
 from .suggest import did_you_mean
 from .tomlpos import TomlFile, key_lines, toml_problem
@@ -55,5 +56,7 @@ __all__ = [
     # helpers
     "TomlFile", "key_lines", "did_you_mean", "dist_version",
     "front_matter_license", "safetensors_license",
+    # a step that paints with the project's model: its generator and model table
+    "model_generator",
     "bytes_hash", "canonical_json", "file_sha256", "json_hash", "untag",
 ]

@@ -9,7 +9,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from .candidates import check_count
+from .candidates import MAX_CANDIDATES, check_count
 from .hookspecs import hookimpl
 from .interfaces import AssetKind, ManifestKey
 
@@ -94,31 +94,47 @@ def _prompt(v: str) -> str | None:
     return None if v.strip() else "must not be empty"
 
 
+NAME_PATTERN = r"^[A-Za-z0-9_\-]+$"
+SIZE = {"minimum": 8, "maximum": 8192, "multipleOf": 8}
+# The type-independent parts of "views"; schema.py adds what a view table may hold per kind.
+VIEWS_SCHEMA: dict[str, Any] = {"anyOf": [
+    {"type": "array", "items": {"type": "string", "pattern": NAME_PATTERN}, "minItems": 1,
+     "uniqueItems": True},
+    {"type": "object", "minProperties": 1, "propertyNames": {"pattern": NAME_PATTERN}},
+]}
+
+
 @hookimpl
 def register_manifest_keys() -> list[ManifestKey]:
     """The keys of every asset; scheduler and model names are checked by the core."""
     return [
-        ManifestKey("prompt", (str,), "what to paint", check=_prompt),
+        ManifestKey("prompt", (str,), "what to paint", check=_prompt,
+                    schema={"minLength": 1}),
         ManifestKey("negative_prompt", (str,), "what to avoid"),
         ManifestKey("seed", (int,), "noise seed; derived from the asset id when absent",
-                    check=_range(0, 2**32 - 1)),
-        ManifestKey("width", (int,), "image width in pixels, multiple of 8", check=_size),
-        ManifestKey("height", (int,), "image height in pixels, multiple of 8", check=_size),
-        ManifestKey("steps", (int,), "denoising steps", check=_range(1, 1000)),
+                    check=_range(0, 2**32 - 1), schema={"minimum": 0, "maximum": 2**32 - 1}),
+        ManifestKey("width", (int,), "image width in pixels, multiple of 8", check=_size,
+                    schema=SIZE),
+        ManifestKey("height", (int,), "image height in pixels, multiple of 8", check=_size,
+                    schema=SIZE),
+        ManifestKey("steps", (int,), "denoising steps", check=_range(1, 1000),
+                    schema={"minimum": 1, "maximum": 1000}),
         ManifestKey("guidance", (float, int), "classifier-free guidance scale",
-                    check=_range(0, 50)),
+                    check=_range(0, 50), schema={"minimum": 0, "maximum": 50}),
         ManifestKey("scheduler", (str,), "sampler name: euler, euler_a, ddim, dpmpp_2m, …"),
         ManifestKey("model", (str,), "a [models.NAME] table of assetforge.toml"),
         ManifestKey("output", (str,), "output path relative to output_dir (.png)",
-                    check=_output),
+                    check=_output, schema={"pattern": r"\.[pP][nN][gG][/\\]*$"}),
         ManifestKey("views", (list, dict), "character views: a list of names, or "
                     "name = prompt suffix, or name = { suffix = …, KEY = … }",
-                    kinds=("character",), check=_views),
+                    kinds=("character",), check=_views, schema=VIEWS_SCHEMA),
         ManifestKey("image", (str,), 'a file-sourced asset: "path" in the project or "@ID" '
                     "(instead of prompt; nothing is generated)", check=_image,
-                    inputs=_image_inputs),
+                    inputs=_image_inputs, schema={"minLength": 1}),
         ManifestKey("description", (str,), "free text for people; does not affect the image"),
-        ManifestKey("tags", (list,), "free labels; do not affect the image", check=_tags),
+        ManifestKey("tags", (list,), "free labels; do not affect the image", check=_tags,
+                    schema={"items": {"type": "string"}}),
         ManifestKey("candidates", (int,), "render N more seeds to pick from (assetforge pick); "
-                    "does not affect the image", check=check_count),
+                    "does not affect the image", check=check_count,
+                    schema={"minimum": 1, "maximum": MAX_CANDIDATES}),
     ]

@@ -62,6 +62,9 @@ class AssetGraph:
         spec = self.specs[asset_id]
         return output_path(spec, view, self.folders[spec.kind])
 
+    def field(self, asset_id: str, key: str) -> Any:
+        return self.specs[asset_id].fields.get(key)
+
     def needs(self, only: list[str]) -> list[str]:
         """``only`` and every asset they take inputs from, transitively."""
         seen: dict[str, None] = {}

@@ -141,6 +141,9 @@ class ManifestKey:
     check: Callable[[Any], str | None] | None = None  # returns an error message or None
     # The image inputs inside a value: (name, ref) pairs such as ("control.0.image", "@hero").
     inputs: Callable[[Any], list[tuple[str, str]]] | None = None
+    # JSON Schema keywords that narrow the type for editors (``assetforge schema``): enum,
+    # minimum/maximum, multipleOf, properties of a table… Never stricter than ``check``.
+    schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,8 @@ class Graph(Protocol):
     def views(self, asset_id: str) -> list[str]: ...  # [] for an asset without views
 
     def output(self, asset_id: str, view: str | None = None) -> str: ...
+
+    def field(self, asset_id: str, key: str) -> Any: ...  # a manifest key after kind defaults
 
 
 @dataclass(frozen=True)

@@ -298,3 +298,17 @@ def load_plugins(project: Project | None = None, extra: list[ModuleType] | None 
     if failures and strict:
         raise UserError([f.problem() for f in failures])
     return Plugins(pm, versions, failures)
+
+
+_MODEL_PLUGINS: dict[tuple[Path, Path | None], Plugins] = {}
+
+
+def model_generator(project: Project, name: str) -> tuple[Generator, ModelConfig]:
+    """The generator that loads ``[models.NAME]`` of ``project``, and that table: for a step
+    that paints with the project's model (the terrain step's transition). Plugins are loaded
+    once per project; ``KeyError`` when there is no such table."""
+    cfg = project.models[name]
+    key = (project.config_path, project.plugins_dir)
+    if key not in _MODEL_PLUGINS:
+        _MODEL_PLUGINS[key] = load_plugins(project)
+    return _MODEL_PLUGINS[key].generator_for(cfg), cfg

@@ -25,8 +25,9 @@ ESRGAN = Path("models") / "tiny-esrgan-x4.safetensors"
 BUILT_IN = {"diffusers": "assetforge-diffusers", "lora": "assetforge-lora",
             "seamless": "assetforge-seamless", "upscale": "assetforge-upscale",
             "cutout": "assetforge-cutout", "pbr": "assetforge-pbr",
-            "exports": "assetforge-exports"}
-STEP_KINDS = ("atlas", "tileset")  # built from other assets' outputs, not generated
+            "exports": "assetforge-exports", "terrain": "assetforge-terrain"}
+STEP_KINDS = ("atlas", "tileset", "terrain")  # built from other assets' outputs, not generated
+STEP_FILES = {"atlas": 2, "tileset": 2, "terrain": 5}  # files (records) each step writes
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -141,6 +142,25 @@ def test_the_engine_exports_hold_every_frame_and_tile(
     assert [f'name="asset" value="{t}"' in tsx for t in tiles] == [True] * len(tiles)
 
 
+def test_the_terrain_sets_hold_every_tile(demo: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = demo
+    counts = {"blob": 48, "corner": 16}
+    sets = {i: a for i, a in ASSETS.items() if a["kind"] == "terrain"}
+    assert {a["layout"] for a in sets.values()} == set(counts)
+    for asset_id, fields in sets.items():
+        base = root / "assets" / "terrains" / asset_id
+        tsx = base.with_suffix(".tsx").read_text()
+        assert tsx.count("<wangtile ") == counts[fields["layout"]]
+        for ref in fields["terrains"]:
+            assert f'<wangcolor name="{ref[1:]}"' in tsx
+        assert "terrain_set_0/mode" in (root / "assets" / "terrains" / f"{asset_id}.tres"
+                                        ).read_text()
+        assert (root / "assets" / "terrains" / f"{asset_id}.godot3.tres").is_file()
+        with Image.open(base.with_suffix(".png")) as im:
+            size = fields["tile_size"]
+            assert im.width % size == 0 and im.height % size == 0
+
+
 def test_the_hero_has_three_distinct_views(demo: tuple[Path, dict[str, Any]]) -> None:
     root, _ = demo
     shown = _show(root, "hero")
@@ -186,7 +206,8 @@ def test_a_second_build_generates_nothing(demo: tuple[Path, dict[str, Any]]) -> 
     # one record per image, per derived map, and per file a step wrote
     assert generation_count(root) == count == (
         sum(len(a.get("views", [None])) for a in IMAGES.values())
-        + sum(len(a.get("maps", [])) for a in IMAGES.values()) + 2 * len(ASSETS) - 2 * len(IMAGES))
+        + sum(len(a.get("maps", [])) for a in IMAGES.values())
+        + sum(STEP_FILES[a["kind"]] for a in ASSETS.values() if a["kind"] in STEP_KINDS))
     after = snapshot(root)
     assert {k: v for k, v in after.items() if k.startswith("assets")} == {
         k: v for k, v in before.items() if k.startswith("assets")}

@@ -14,7 +14,7 @@ import click
 from .. import __version__
 from ..errors import UserError
 from ..project import is_url
-from . import build, maintain, query, repair, review
+from . import build, editor, maintain, query, repair, review, serve
 from .common import fail, state
 
 
@@ -104,7 +104,7 @@ def cli(ctx: click.Context, project_dir: Path | None, cache_dir: str | None) -> 
 
 
 
-for _module in (build, query, maintain, review, repair):
+for _module in (build, query, maintain, review, repair, editor, serve):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

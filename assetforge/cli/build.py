@@ -38,8 +38,27 @@ def init(directory: Path, name: str | None) -> None:
         fail(e)
     for p in created:
         click.echo(f"created {p}")
+    _editor_files(directory)
     click.echo(f"next: cd {directory} && assetforge build")
 
+
+
+def _editor_files(directory: Path) -> None:
+    """Schemas and a .taplo.toml, so editors complete and check the manifests at once."""
+    from ..plugins import load_plugins
+    from ..project import load_project
+    from ..schema import TAPLO_CONFIG, taplo_config, write_schemas
+
+    try:
+        project = load_project(directory)
+        write_schemas(project, load_plugins(project))
+    except UserError as e:  # a broken plugin: the project is still made
+        click.echo(f"note: no editor schemas: {e}", err=True)
+        return
+    taplo = project.root / TAPLO_CONFIG
+    if not taplo.exists():
+        taplo.write_text(taplo_config(project), encoding="utf-8")
+        click.echo(f"created {taplo}")
 
 
 def _print_plan_line(status: str, asset_id: str, reason: str, explain: bool) -> None:
@@ -129,6 +148,7 @@ def build(ctx: click.Context, asset_ids: tuple[str, ...], dry_run: bool, force: 
                 result = builder.build(only, force=force, fail_fast=fail_fast,
                                        progress=progress)
                 candidates = _candidates(builder, result, progress)
+                _refresh_schemas(builder)
     except UserError as e:
         fail(e)
     except KeyboardInterrupt:
@@ -152,6 +172,13 @@ def build(ctx: click.Context, asset_ids: tuple[str, ...], dry_run: bool, force: 
         for err in candidates[1]:
             click.echo(f"  candidate failed: {err}", err=True)
     sys.exit(EXIT_FAILED if result.failed else EXIT_OK)
+
+
+def _refresh_schemas(builder: Any) -> None:
+    """Editor schemas follow the plugins (projects with init's .taplo.toml only)."""
+    from ..schema import refresh
+
+    refresh(builder.project, builder.plugins)
 
 
 def _candidates(builder: Any, result: Any, progress: Any) -> tuple[int, list[str]]:

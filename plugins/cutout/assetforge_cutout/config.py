@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 
 METHODS = ("key", "rembg")
 KEYS = ("method", "tolerance", "binary", "trim", "feather", "model")
+# For editors (assetforge schema): a method name, or a table of KEYS.
+SCHEMA = {"anyOf": [
+    {"type": "string", "enum": list(METHODS)},
+    {"type": "object", "additionalProperties": False,
+     "properties": {**{k: {} for k in KEYS}, "method": {"enum": list(METHODS)}}}]}
 KEY_ONLY = ("tolerance", "feather")  # meaningless for rembg: refused there, not ignored
 DEFAULT_TOLERANCE = 32  # grey levels: AI "plain backgrounds" drift by 10-25 levels
 DEFAULT_FEATHER = 1  # one pixel of soft edge: the anti-aliasing of a generated image

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from assetforge.api import ManifestKey, PostProcessor, RecipePart, dist_version, hookimpl
 
 from . import __version__
-from .config import check_value, model_path, model_problem, parse, spec_of
+from .config import SCHEMA, check_value, model_path, model_problem, parse, spec_of
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -43,7 +43,7 @@ def register_manifest_keys() -> list[ManifestKey]:
         "cutout", (str, dict),
         'cut the image out to RGBA: "key" (background colour from the border) or a table '
         '{method = "key" | "rembg", tolerance = 32, feather = 1, binary = false, trim = false, '
-        'model = "path/to/model.onnx" (rembg)}', check=check_value)]
+        'model = "path/to/model.onnx" (rembg)}', check=check_value, schema=SCHEMA)]
 
 
 @hookimpl

@@ -21,6 +21,7 @@ TILESET_DEFAULTS: dict[str, Any] = {
 }
 # An entry of frames/tiles: an id, "id:view", or a shell-style pattern over ids; "@" optional.
 _ENTRY_RE = re.compile(r"@?[A-Za-z0-9_\-*?\[\]!]+(:[A-Za-z0-9_\-]+)?")
+ENTRIES = {"minItems": 1, "items": {"type": "string", "pattern": f"^{_ENTRY_RE.pattern}$"}}
 
 
 def _entries(v: list) -> str | None:
@@ -56,34 +57,46 @@ def _pivots(v: dict) -> str | None:
 def manifest_keys() -> list[ManifestKey]:
     return [
         ManifestKey("frames", (list,), "atlas frames: asset ids, 'id:view' or patterns such as "
-                    "'wall_*'; a character adds every view", kinds=ATLAS, check=_entries),
+                    "'wall_*'; a character adds every view", kinds=ATLAS, check=_entries,
+                    schema=ENTRIES),
         ManifestKey("tiles", (list,), "tileset tiles: asset ids, 'id:view' or patterns",
-                    kinds=TILESET, check=_entries),
+                    kinds=TILESET, check=_entries, schema=ENTRIES),
         ManifestKey("kinds", (list,), "every asset of these kinds, e.g. [\"tile\"]", kinds=BOTH,
-                    check=_kinds),
+                    check=_kinds, schema={"minItems": 1, "items": {"type": "string",
+                                                                    "minLength": 1}}),
         ManifestKey("padding", (int,), "pixels between frames (default 2)", kinds=ATLAS,
-                    check=_int_range(0, 64)),
+                    check=_int_range(0, 64),
+                    schema={"minimum": 0, "maximum": 64}),
         ManifestKey("extrude", (int,), "edge pixels repeated around each frame (default 1)",
-                    kinds=ATLAS, check=_int_range(0, 32)),
+                    kinds=ATLAS, check=_int_range(0, 32),
+                    schema={"minimum": 0, "maximum": 32}),
         ManifestKey("trim", (bool,), "crop transparent borders, recording the offsets",
                     kinds=ATLAS),
         ManifestKey("power_of_two", (bool,), "page sides are powers of two", kinds=ATLAS),
         ManifestKey("max_size", (int,), "largest page side (default 4096); more frames go to "
-                    "further pages ID-1.png, …", kinds=ATLAS, check=_int_range(16, 16384)),
+                    "further pages ID-1.png, …", kinds=ATLAS, check=_int_range(16, 16384),
+                    schema={"minimum": 16, "maximum": 16384}),
         ManifestKey("allow_rotation", (bool,), "frames may be turned 90° to pack tighter",
                     kinds=ATLAS),
         ManifestKey("pivots", (dict,), "frame name or pattern = [x, y] anchor fractions",
-                    kinds=ATLAS, check=_pivots),
+                    kinds=ATLAS, check=_pivots, schema={"additionalProperties": {
+                        "type": "array", "items": {"type": "number"}, "minItems": 2,
+                        "maxItems": 2}}),
         ManifestKey("tile_width", (int,), "tile width in pixels (default 32)", kinds=TILESET,
-                    check=_int_range(1, 4096)),
+                    check=_int_range(1, 4096),
+                    schema={"minimum": 1, "maximum": 4096}),
         ManifestKey("tile_height", (int,), "tile height in pixels (default 32)", kinds=TILESET,
-                    check=_int_range(1, 4096)),
+                    check=_int_range(1, 4096),
+                    schema={"minimum": 1, "maximum": 4096}),
         ManifestKey("columns", (int,), "tiles per row (default 8)", kinds=TILESET,
-                    check=_int_range(1, 1024)),
+                    check=_int_range(1, 1024),
+                    schema={"minimum": 1, "maximum": 1024}),
         ManifestKey("spacing", (int,), "pixels between tiles (default 0)", kinds=TILESET,
-                    check=_int_range(0, 256)),
+                    check=_int_range(0, 256),
+                    schema={"minimum": 0, "maximum": 256}),
         ManifestKey("margin", (int,), "pixels around the grid (default 0)", kinds=TILESET,
-                    check=_int_range(0, 256)),
+                    check=_int_range(0, 256),
+                    schema={"minimum": 0, "maximum": 256}),
         ManifestKey("resize", (bool,), "resize tiles of another size with the nearest filter "
                     "(default true); false refuses them", kinds=TILESET),
     ]

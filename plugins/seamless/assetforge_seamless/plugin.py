@@ -77,7 +77,8 @@ def register_manifest_keys() -> list[ManifestKey]:
     """Declare ``tiling``: "none", "x", "y" or "both", for every kind."""
     return [ManifestKey("tiling", (str,),
                         'tileable output: "none", "x" (repeats left-right), "y" (top-bottom) '
-                        'or "both"; textures default to "both"', check=_check_tiling)]
+                        'or "both"; textures default to "both"', check=_check_tiling,
+                        schema={"enum": list(TILINGS)})]
 
 
 @hookimpl

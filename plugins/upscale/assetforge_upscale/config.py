@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 FACTORS = (2, 4)
 METHODS = ("lanczos", "nearest", "model")
 KEYS = ("factor", "method", "model", "license")  # license: not in the recipe
+# For editors (assetforge schema): what check_table checks of each key on its own.
+SCHEMA = {"additionalProperties": False, "properties": {
+    "factor": {"enum": list(FACTORS), "description": "2 or 4 (default 2)"},
+    "method": {"enum": list(METHODS), "description": "lanczos (default), nearest, or model"},
+    "model": {"type": "string", "minLength": 1,
+              "description": "a super-resolution model file, relative to the project root"},
+    "license": {"type": "string", "minLength": 1, "description": "the model's licence"}}}
 SAFE_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 DEFAULT_TILE = 512

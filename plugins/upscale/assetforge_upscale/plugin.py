@@ -29,7 +29,7 @@ from assetforge.api import (
 )
 
 from . import __version__
-from .config import check_table, model_path, model_problem, parse, settings, spec_of
+from .config import SCHEMA, check_table, model_path, model_problem, parse, settings, spec_of
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -48,7 +48,7 @@ def register_manifest_keys() -> list[ManifestKey]:
         "upscale", (dict,),
         'upscale after generating: {factor = 2 or 4, method = "lanczos" | "nearest" | "model", '
         'model = "path/to/model.safetensors" (relative to the project root)}',
-        check=check_table)]
+        check=check_table, schema=SCHEMA)]
 
 
 @hookimpl

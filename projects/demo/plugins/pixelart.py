@@ -55,7 +55,10 @@ def pixelate(image: Image.Image, size: int, colors: int) -> Image.Image:
 def register_manifest_keys() -> list[ManifestKey]:
     """``pixel_art = {size, colors}`` on tiles."""
     return [ManifestKey("pixel_art", (dict,), "pixel-art post-process: {size = 16, colors = 8}",
-                        kinds=("tile",), check=_check)]
+                        kinds=("tile",), check=_check,
+                        schema={"additionalProperties": False, "properties": {
+                            "size": {"type": "integer", "minimum": 4, "maximum": 256},
+                            "colors": {"type": "integer", "minimum": 2, "maximum": 256}}})]
 
 
 @hookimpl
