@@ -318,3 +318,15 @@ def test_safety_models_own_checker(make_project, sd15):
                                                                                      "fail")
     assert _results(Image.new("RGB", (64, 64), (30, 200, 40)), ctx)["qa.safety"] == (True,
                                                                                     "fail")
+
+
+def test_phash_is_imagehash_phash():
+    """The plugin's phash (a matrix product, no scipy) gives imagehash.phash's bits."""
+    import imagehash
+    from assetforge_qa.duplicates import phash
+
+    images = [noise(i, mode, size) for i, (mode, size) in
+              enumerate([("RGB", 8), ("RGB", 17), ("RGBA", 64), ("RGB", 200)] * 25)]
+    images += [noise(7).convert("L"), Image.new("RGB", (64, 64), (90, 90, 90))]
+    for im in images:
+        assert phash(im) == int(str(imagehash.phash(im.convert("RGB"))), 16)
