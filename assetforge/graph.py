@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .animations import input_applies, pose_inputs
+from .config_paths import input_guard
 from .errors import Problem, UserError
 from .interfaces import AssetKind, AssetSpec, Location, ManifestKey
 from .manifest import output_path, view_names
@@ -146,11 +147,14 @@ def build_graph(project: Project, specs: list[AssetSpec], kinds: dict[str, Asset
             found += [(n, r, (n.split(".")[0],)) for n, r in step.inputs(spec, graph, prev)]
         if found:
             raw[spec.id] = found
+    guard = input_guard(project) if raw else None
     for asset_id, found in raw.items():
         spec = graph.specs[asset_id]
         edges = []
         for name, ref, where in found:
             edge, msg = _resolve(graph, root, name, ref)
+            if edge is not None and edge.path is not None and msg is None:
+                msg = guard(edge.path)  # type: ignore[misc]
             if msg:
                 problems.append(Problem(_where(spec, where), f"{spec.kind}.{spec.id}.{name}", msg))
             elif edge is not None:

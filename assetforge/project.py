@@ -297,6 +297,10 @@ def check_config(project: Project) -> list[Problem]:
         problems.append(Problem(project.where("generation", "threads"), "generation.threads",
                                 "must be 0 (torch's default) or more"))
     problems += _check_paths(project)
+    if not problems:
+        from .config_paths import path_conflicts
+
+        problems += path_conflicts(project)
     allowed = cfg.get("policy", {}).get("allowed_licenses")
     if isinstance(allowed, list) and not all(isinstance(x, str) and x for x in allowed):
         problems.append(Problem(project.where("policy", "allowed_licenses"),

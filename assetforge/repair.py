@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .errors import Problem, UserError
 from .project import Project
-from .records import diagnose
+from .records import SQLITE_HEADER, diagnose
 
 
 @dataclass
@@ -60,6 +61,31 @@ def integrity(db: Path) -> str | None:
     except sqlite3.DatabaseError as e:
         return f"damaged ({e})"
     return None if rows == ["ok"] else "damaged pages (" + "; ".join(rows) + ")"
+
+
+# A file at the database path with one of these names was meant as the database: one that
+# was overwritten (no SQLite header any more) is still ours to keep aside.
+DB_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".db3")
+
+
+def not_ours(db: Path) -> str | None:
+    """Why ``repair`` may not rename what is at ``db``, or None: only a database (an SQLite
+    header, or a write-ahead log beside it) or a file named as one (``*.db``…) is moved aside,
+    never a file AssetForge did not write."""
+    if not os.path.lexists(db) or db.suffix.lower() in DB_SUFFIXES:
+        return None
+    if any(os.path.lexists(db.with_name(db.name + s)) for s in ("-wal", "-shm")):
+        return None
+    try:
+        with open(db, "rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except OSError:
+        head = b""
+    if head == SQLITE_HEADER or (db.is_file() and not head):
+        return None
+    return (f"{db.name} is not a database and not named as one (*.db): repair renames only "
+            "a database, never a file AssetForge did not write; move it yourself, or point "
+            "database at a new file")
 
 
 def move_aside(db: Path, now: datetime | None = None) -> list[Path]:
@@ -119,6 +145,10 @@ def repair(project: Project, plugins: Any = None, *, force: bool = False) -> Rep
     report = RepairReport(integrity(db))
     if report.damage is None and not force:
         return report
+    why = not_ours(db)
+    if why:
+        raise UserError([Problem(project.where("project", "database"), "project.database",
+                                 why)])
     plugins = plugins or load_plugins(project)
     specs = load_specs(project, plugins)
     project.close_file_hashes()  # its connection would follow the renamed file

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -20,31 +21,67 @@ MAX_DEPTH = 32  # nested tables and arrays below the document
 MAX_KEY_CHARS = 128  # a key or table name (asset ids, kinds, model names)
 MAX_STRING_CHARS = 100_000  # one string value
 
-_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
-_ARRAY_HEADER = re.compile(r"^\s*\[\[\s*([^\[\]]+?)\s*\]\]\s*(#.*)?$")
-_BARE = r"""(?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)"""
-_KEY = re.compile(rf"^\s*({_BARE}(?:\s*\.\s*{_BARE})*)\s*=")
-_PART = re.compile(r"""\s*("([^"]*)"|'([^']*)'|[A-Za-z0-9_\-]+)\s*""")
+# Possessive quantifiers (``*+``, ``++``): nothing is ever given back, so each match is
+# linear in the line's length and runs in C. (With backtracking, a header of a megabyte of
+# spaces took minutes.)
+_BARE = r"""(?:"[^"\n]*+"|'[^'\n]*+'|[A-Za-z0-9_\-]++)"""
+_PATH = rf"{_BARE}(?:[ \t]*+\.[ \t]*+{_BARE})*+"
+_HEADER = re.compile(rf"[ \t]*+\[(\[?)[ \t]*+({_PATH})[ \t]*+\]")
+_HEADER_END = re.compile(r"[ \t\r]*+(?:#[^\n]*+)?")
+_KEY = re.compile(rf"[ \t]*+({_PATH})[ \t]*+=")
+_PART = re.compile(r""""([^"\n]*+)"|'([^'\n]*+)'|([A-Za-z0-9_\-]++)""")
 
 
 def _split(dotted: str) -> tuple[str, ...]:
-    parts = []
-    for m in _PART.finditer(dotted):
-        if m.group(2) is not None:
-            parts.append(m.group(2))
-        elif m.group(3) is not None:
-            parts.append(m.group(3))
-        else:
-            parts.append(m.group(1))
-    return tuple(parts)
+    """The parts of a dotted key matched by ``_PATH``: at most ``MAX_DEPTH + 2`` (a deeper key
+    is refused anyway, and its line is its prefix's)."""
+    return tuple(m.group(1) if m.group(1) is not None else
+                 m.group(2) if m.group(2) is not None else m.group(3)
+                 for m in islice(_PART.finditer(dotted), MAX_DEPTH + 2))
+
+
+def _header(line: str) -> tuple[str, ...] | None:
+    """The table named by a ``[table]`` or ``[[array]]`` header line, or None."""
+    m = _HEADER.match(line)
+    if m is None:
+        return None
+    end = m.end()
+    if m.group(1):  # [[array]]
+        if not line.startswith("]", end):
+            return None
+        end += 1
+    if _HEADER_END.match(line, end).end() != len(line):  # type: ignore[union-attr]
+        return None
+    return _split(m.group(2))
+
+
+def _key(line: str) -> tuple[tuple[str, ...], int] | None:
+    """(dotted key, index after its ``=``) of a ``key = value`` line, or None."""
+    m = _KEY.match(line)
+    return None if m is None else (_split(m.group(1)), m.end())
+
+
+class KeyLines(dict):
+    """``key_lines`` output: key path -> line, and ``first``: every prefix of a key path ->
+    the smallest line under it (so ``line_of`` is a lookup, not a scan of every key)."""
+
+    first: dict[tuple[str, ...], int]
 
 
 def key_lines(text: str) -> dict[tuple[str, ...], int]:
     """Map dotted key paths (tables and keys) to 1-based line numbers."""
-    out: dict[tuple[str, ...], int] = {}
+    out = KeyLines()
+    first: dict[tuple[str, ...], int] = {}
+    out.first = first
     table: tuple[str, ...] = ()
     in_multiline: str | None = None
     depth = 0
+
+    def note(key: tuple[str, ...], n: int) -> None:
+        out.setdefault(key, n)
+        for k in range(1, min(len(key), MAX_DEPTH + 2)):  # deeper keys are refused anyway
+            first.setdefault(key[:k], n)  # lines only grow: the first one seen is the least
+
     for n, line in enumerate(text.split("\n"), start=1):  # TOML ends lines only at \n
         if in_multiline:
             if in_multiline in line:
@@ -53,15 +90,15 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
         if depth > 0:  # inside a multi-line array
             depth += line.count("[") - line.count("]")
             continue
-        m = _ARRAY_HEADER.match(line) or _HEADER.match(line)
-        if m:
-            table = _split(m.group(1))
-            out.setdefault(table, n)
+        header = _header(line)
+        if header is not None:
+            table = header
+            note(table, n)
             continue
-        m = _KEY.match(line)
-        if m:
-            out.setdefault(table + _split(m.group(1)), n)
-            rest = line[m.end():]
+        key = _key(line)
+        if key:
+            note(table + key[0], n)
+            rest = line[key[1]:]
             for quote in ('"""', "'''"):
                 if rest.count(quote) == 1:
                     in_multiline = quote
@@ -73,83 +110,143 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
 def line_of(lines: dict[tuple[str, ...], int], key: tuple[str, ...]) -> int:
     """The line of ``key`` in ``key_lines`` output: its own, else its first child's (a table
     named only by dotted headers, ``[texture.a]`` names ``texture``), else its parent's."""
+    first = getattr(lines, "first", None)
     while key:
         if key in lines:
             return lines[key]
-        children = [n for k, n in lines.items() if k[:len(key)] == key]
-        if children:
-            return min(children)
+        if first is not None:
+            if key in first:
+                return first[key]
+        else:
+            children = [n for k, n in lines.items() if k[:len(key)] == key]
+            if children:
+                return min(children)
         key = key[:-1]
     return 0
+
+
+_STOP = re.compile(r"""[\n#"'\[\]{}]""")  # what unterminated_line looks at
+_NON_SPACE = re.compile(r"[^ \t\r\n]")
+# The rest of a string after its opening quote, up to its closing quote (possessive: linear).
+_BODY = {'"': re.compile(r'(?:[^"\\\n]++|\\.)*+'), "'": re.compile(r"[^'\n]*+"),
+         '"""': re.compile(r'(?:[^"\\]++|\\[\s\S]|"(?!""))*+'),
+         "'''": re.compile(r"(?:[^']++|'(?!''))*+")}
+_PLAIN = r"""[^\n#"'\[\]{}]*+"""  # characters unterminated_line passes over
+# Runs handled in one step: one kind of bracket, or whole one-line strings, with ordinary
+# characters between them (a megabyte of "[ [ [" or of '" "' is one match, not a loop).
+_RUN = {c: re.compile(rf"(?:{re.escape(c)}{_PLAIN})++") for c in "[]{}"}
+_STRINGS = {'"': re.compile(rf'(?:"(?!"")(?:[^"\\\n]++|\\.)*+"{_PLAIN})++'),
+            "'": re.compile(rf"(?:'(?!'')[^'\n]*+'{_PLAIN})++"),
+            '"""': re.compile(rf'(?:"""(?:[^"\\]++|\\[\s\S]|"(?!""))*+"""{_PLAIN})++'),
+            "'''": re.compile(rf"(?:'''(?:[^']++|'(?!''))*+'''{_PLAIN})++")}
 
 
 def unterminated_line(text: str) -> tuple[int, str]:
     """Where the construct still open at the end of ``text`` starts: (line, what it is).
 
-    For TOML errors reported "at end of document". Falls back to the last line.
+    For TOML errors reported "at end of document". Falls back to the last line. Runs of
+    ordinary characters, strings and runs of one bracket are each skipped in one step.
     """
-    stack: list[tuple[int, str]] = []  # (line, what) of open brackets and strings
+    stack: list[list] = []  # [line, what, how many] of open brackets and strings
     line, i, n = 1, 0, len(text)
+    blank = True  # nothing but spaces so far on this line
     while i < n:
+        m = _STOP.search(text, i)
+        j = n if m is None else m.start()
+        if j > i:
+            if blank and _NON_SPACE.search(text, i, j):
+                blank = False
+            i = j
+            if i >= n:
+                break
         c = text[i]
+        was_blank, blank = blank, c == "\n"
         if c == "\n":
             line += 1
             if stack and stack[-1][1] in ("string", "table header"):
                 stack.pop()  # closed by the newline (tomllib reports those with a line)
+            i += 1
         elif c == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
+            j = text.find("\n", i)
+            i = n if j < 0 else j
         elif c in "\"'":
-            triple = text.startswith(c * 3, i)
-            quote = c * 3 if triple else c
-            start = line
-            i += len(quote)
-            while i < n and not text.startswith(quote, i):
-                if text[i] == "\\" and c == '"':
-                    i += 1
-                elif text[i] == "\n":
-                    if not triple:
-                        break
-                    line += 1
-                i += 1
-            if i >= n:
-                return start, "multi-line string" if triple else "string"
-            if text[i] == "\n":
+            quote = c * 3 if text.startswith(c * 3, i) else c
+            run = _STRINGS[quote].match(text, i)
+            if run is not None:  # closed strings (and what lies between them): skipped
+                line += text.count("\n", i, run.end())
+                i = run.end()
                 continue
-            i += len(quote)
-            continue
-        elif c in "[{":
-            at_line_start = not text[text.rfind("\n", 0, i) + 1:i].strip()
-            header = c == "[" and at_line_start and not stack
-            stack.append((line, "table header" if header else
-                          ("array" if c == "[" else "inline table")))
-        elif c in "]}" and stack:
-            stack.pop()
-        i += 1
+            body_end = _BODY[quote].match(text, i + len(quote)).end()  # type: ignore[union-attr]
+            if text.startswith(quote, body_end):
+                line += text.count("\n", i, body_end)
+                i = body_end + len(quote)
+            elif len(quote) == 3 or body_end >= n:
+                return line, "multi-line string" if len(quote) == 3 else "string"
+            else:
+                i = body_end  # a one-line string closed by the newline: tomllib says where
+        else:
+            end = _RUN[c].match(text, i).end()  # type: ignore[union-attr]
+            run, k = end - i, text.count(c, i, end)
+            if c in "[{":
+                header = c == "[" and was_blank and not stack
+                if header:
+                    stack.append([line, "table header", 1])
+                    k -= 1
+                what = "array" if c == "[" else "inline table"
+                if k:
+                    if stack and stack[-1][0] == line and stack[-1][1] == what:
+                        stack[-1][2] += k
+                    else:
+                        stack.append([line, what, k])
+            else:
+                left = k
+                while left and stack:
+                    take = min(left, stack[-1][2])
+                    stack[-1][2] -= take
+                    left -= take
+                    if not stack[-1][2]:
+                        stack.pop()
+            i += run
     if stack:
-        return stack[0]
+        return stack[0][0], stack[0][1]
     return max(line - (1 if text.endswith("\n") else 0), 1), ""
+
+
+_DEEP_STOP = re.compile(r"""[\n"'\[\]{}]""")
+_OPENERS = re.compile(r"""(?:[\[{][^\n"'\[\]{}]*+)++""")
+_CLOSERS = re.compile(r"""(?:[\]}][^\n"'\[\]{}]*+)++""")
+_QUOTED = {q: re.compile(rf"""(?:{q}[^{q}]*+{q}[^\n"'\[\]{{}}]*+)++""") for q in "\"'"}
 
 
 def _deep_line(text: str, limit: int) -> int:
     """The line where arrays and inline tables first nest deeper than ``limit``."""
-    depth, line, in_string = 0, 1, ""
-    for c in text:
+    depth, line, i = 0, 1, 0
+    while True:
+        m = _DEEP_STOP.search(text, i)
+        if m is None:
+            return 1
+        i = m.start()
+        c = text[i]
         if c == "\n":
             line += 1
-        if in_string:
-            if c == in_string:
-                in_string = ""
+            i += 1
         elif c in "\"'":
-            in_string = c
+            m = _QUOTED[c].match(text, i)
+            if m is None:  # never closed
+                return 1
+            line += text.count("\n", i, m.end())
+            i = m.end()
         elif c in "[{":
-            depth += 1
-            if depth > limit:
+            end = _OPENERS.match(text, i).end()  # type: ignore[union-attr]
+            k = text.count("[", i, end) + text.count("{", i, end)
+            if depth + k > limit:
                 return line
-        elif c in "]}":
-            depth -= 1
-    return 1
+            depth += k
+            i = end
+        else:
+            end = _CLOSERS.match(text, i).end()  # type: ignore[union-attr]
+            depth -= text.count("]", i, end) + text.count("}", i, end)
+            i = end
 
 
 def decode(path: Path, raw: bytes) -> str:

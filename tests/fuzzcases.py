@@ -103,7 +103,15 @@ def register_generators():
 '''
 
 KINDS = ("flip", "truncate", "bad_utf8", "wrong_type", "deep", "huge", "nul", "odd_id",
-         "odd_output", "symlink_out", "splice", "delete_line")
+         "odd_output", "symlink_out", "splice", "delete_line", "long_line")
+# A megabyte line made of one of these, in one of the shapes below: every scan of a line must
+# stay linear in its length (a header of spaces once took minutes).
+LONG_FILL = [" ", '"', "'", ".", "[", "]", "a.", " .", ". ", "[ ", "] ", "[[", "]]", "\\", "=",
+             "#", "a", "\t", '" ', "' .", "a . "]
+LONG_SHAPES = ["{x} = 1", "a{x} = 1", "a{x}", '"{x}" = 1', "[{x}]", "[a{x}]", "[{x}", "[[{x}]]",
+               "[a{x}b]", 'k = "{x}"', 'k = "{x}', "k = '{x}'", 'k = """{x}"""', "# {x}",
+               "k = 1 # {x}", "[texture.{x}]", "k = [{x}]", "{x}"]
+LONG_SIZE = 1_000_000
 TARGETS = ("manifests/a.toml", "assetforge.toml")
 ERROR_LINE = re.compile(r"^error: (.+?):(\d+): ")
 
@@ -118,6 +126,11 @@ KEYS = ["prompt", "width", "height", "steps", "seed", "guidance", "scheduler", "
         "views", "tags", "output", "negative_prompt", "output_dir", "database", "manifests",
         "default_model", "plugins_dir", "cache_dir", "source", "threads", "device",
         "allow_pickle", "name"]
+
+
+def long_line(shape: str, fill: str) -> str:
+    """``shape`` with its ``{x}`` made of ``fill``, a megabyte long."""
+    return shape.replace("{x}", fill * (LONG_SIZE // len(fill)))
 
 
 def make_base(root: Path) -> Path:
@@ -200,6 +213,8 @@ def mutate(data: bytes, kind: str, rng: random.Random, proj: Path, target: str) 
         other = rng.choice([CONFIG, MANIFEST]).encode()
         cut = rng.randrange(len(other))
         return data[:rng.randrange(len(data))] + other[cut:]
+    if kind == "long_line":
+        return at_line(long_line(rng.choice(LONG_SHAPES), rng.choice(LONG_FILL)))
     if kind == "delete_line":
         del lines[pick]
         return b"\n".join(lines)
@@ -244,9 +259,11 @@ class Outcome:
                                     for e in errors)
 
 
-def run_case(base: Path, work: Path, kind: str, target: str, seed: int) -> Outcome:
+def run_case(base: Path, work: Path, kind: str, target: str, seed: int,
+             line: str | None = None) -> Outcome:
     """Copy ``base`` (a built project) to ``work``, mutate it, run ``build --json`` in
-    process and check the invariants. ``work`` is replaced."""
+    process and check the invariants. ``work`` is replaced. ``line``: insert this line (at a
+    place ``seed`` picks) instead of a mutation of ``kind``."""
     from assetforge.cli import cli
 
     if work.exists():
@@ -255,7 +272,14 @@ def run_case(base: Path, work: Path, kind: str, target: str, seed: int) -> Outco
     proj = work / "proj"
     rng = random.Random(seed)
     path = proj / target
-    path.write_bytes(mutate(path.read_bytes(), kind, rng, proj, target))
+    data = path.read_bytes()
+    if line is not None:
+        lines = data.split(b"\n")
+        lines.insert(rng.randrange(len(lines) + 1), line.encode())
+        data = b"\n".join(lines)
+    else:
+        data = mutate(data, kind, rng, proj, target)
+    path.write_bytes(data)
     outside_before = _tree(work / "outside")
     siblings = sorted(os.listdir(work))
     db_before = _db_bytes(proj)

@@ -12,7 +12,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from fuzzcases import KINDS, TARGETS, make_base, run_case
+from fuzzcases import KINDS, LONG_FILL, LONG_SHAPES, TARGETS, long_line, make_base, run_case
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -45,3 +45,16 @@ def test_every_mutation_kind_is_exercised(base, tmp_path, kind):
     for target in TARGETS:
         outcome = run_case(base, tmp_path / "case", kind, target, 1)
         assert outcome.problems == [], (kind, target, outcome.stderr[-1500:])
+
+
+@pytest.mark.parametrize("shape", LONG_SHAPES)
+def test_megabyte_lines(base, tmp_path, shape):
+    """Every shape of a megabyte line (a key, table header, string or comment of spaces,
+    quotes, dots or brackets) in both files, with fills taken in turn: accepted or refused
+    with file and line like any input (bench/fuzz.py times every shape with every fill)."""
+    i = LONG_SHAPES.index(shape)
+    for j, target in enumerate(TARGETS):
+        fill = LONG_FILL[(2 * i + j) % len(LONG_FILL)]
+        outcome = run_case(base, tmp_path / "case", "long_line", target, i,
+                           line=long_line(shape, fill))
+        assert outcome.problems == [], (shape, fill, target, outcome.stderr[-1500:])

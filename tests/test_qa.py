@@ -52,8 +52,73 @@ def test_near_duplicate(make_project):
     passed, _sev = _results(shifted, ctx)["qa.duplicate"]
     assert not passed  # a few grey levels brighter: still the same picture
     assert _results(noise(8), ctx)["qa.duplicate"][0]
-    assert "textures/other.png" in [r.message for r in quality_checks(noise(8), ctx)
+    assert [r.message for r in quality_checks(noise(8), ctx)
+            if r.name == "qa.duplicate"] == ["no output within 4 bits"]
+    assert "textures/other.png" in [r.message for r in quality_checks(shifted, ctx)
                                     if r.name == "qa.duplicate"][0]
+
+
+def test_duplicate_index_is_appended_per_output_and_the_folder_walked_once(make_project,
+                                                                         monkeypatch):
+    """The near-duplicate check keeps its hashes in an index beside the build records: one
+    walk of output_dir seeds it, then each judged image is appended, never a walk per asset;
+    a deleted output is never reported."""
+    import pathlib
+
+    from assetforge_qa import duplicates
+
+    root = make_project()
+    (root / ".assetforge").mkdir()
+    (root / "assets").mkdir()
+    project = load_project(root)
+    walks = []
+    real_rglob = pathlib.Path.rglob
+    monkeypatch.setattr(pathlib.Path, "rglob",
+                        lambda self, pattern: walks.append(self) or real_rglob(self, pattern))
+    duplicates._INDEXES.clear()
+    for i in range(30):
+        found = duplicates.nearest(noise(100 + i), project,
+                                   project.output_dir / f"textures/n{i}.png", 4)
+        assert found is None
+        noise(100 + i).save(_made(project.output_dir / f"textures/n{i}.png"))
+    assert len(walks) == 1
+    log = (root / ".assetforge" / duplicates.INDEX_NAME).read_text().splitlines()
+    assert [line.split("\t")[1] for line in log] == [f"textures/n{i}.png" for i in range(30)]
+    assert duplicates.nearest(noise(107), project, project.output_dir / "textures/x.png",
+                              4) == ("textures/n7.png", 0)
+    (project.output_dir / "textures/n7.png").unlink()  # gone: no longer a duplicate
+    assert duplicates.nearest(noise(107), project, project.output_dir / "textures/y.png",
+                              4) is None
+    assert len(walks) == 1
+
+
+def _made(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def test_multi_index_finds_every_hash_within_the_radius():
+    """Pigeonhole: a hash within r bits agrees with one of r + 1 chunks exactly."""
+    import random
+
+    from assetforge_qa.duplicates import PhashIndex
+
+    rng = random.Random(5)
+    index = PhashIndex(Path("/nonexistent/log"), Path("/nonexistent"))
+    index._size = -1  # in memory only
+    for i in range(2000):
+        index.hashes[f"h{i}"] = rng.getrandbits(64)
+    for radius in (0, 1, 4, 7, 15):
+        for _ in range(200):
+            name = f"h{rng.randrange(2000)}"
+            query = index.hashes[name]
+            for bit in rng.sample(range(64), rng.randint(0, radius)):
+                query ^= 1 << bit
+            near = {n for n, h in index.hashes.items() if (h ^ query).bit_count() <= radius}
+            assert name in near
+            assert near <= set(index._candidates(query, radius))
+        if radius <= 7:  # chunks of 8 bits or more: a few lookups, not a scan
+            assert len(index._candidates(rng.getrandbits(64), radius)) < 2000 // 4
 
 
 def test_cutout(make_project):
@@ -253,3 +318,15 @@ def test_safety_models_own_checker(make_project, sd15):
                                                                                      "fail")
     assert _results(Image.new("RGB", (64, 64), (30, 200, 40)), ctx)["qa.safety"] == (True,
                                                                                     "fail")
+
+
+def test_phash_is_imagehash_phash():
+    """The plugin's phash (a matrix product, no scipy) gives imagehash.phash's bits."""
+    import imagehash
+    from assetforge_qa.duplicates import phash
+
+    images = [noise(i, mode, size) for i, (mode, size) in
+              enumerate([("RGB", 8), ("RGB", 17), ("RGBA", 64), ("RGB", 200)] * 25)]
+    images += [noise(7).convert("L"), Image.new("RGB", (64, 64), (90, 90, 90))]
+    for im in images:
+        assert phash(im) == int(str(imagehash.phash(im.convert("RGB"))), 16)

@@ -105,9 +105,15 @@ def sheet(ctx: click.Context, asset_ids: tuple[str, ...], out_file: Path, size: 
                 tiles.append((f"{a.id}/{anim.name} (anim)", [frames[i] for i in
                                                          play_order(len(frames), anim.loop)]))
     missing = [label for label, path in tiles if isinstance(path, Path) and not path.is_file()]
-    made = contact_sheet([(label, path) for label, path in tiles
-                          if isinstance(path, list) or path.is_file()], out_file, size)
+    try:
+        made, skipped = contact_sheet([(label, path) for label, path in tiles
+                                       if isinstance(path, list) or path.is_file()],
+                                      out_file, size)
+    except OSError as e:
+        fail(UserError(f"{out_file}: cannot write the contact sheet: {e.strerror or e}"))
     click.echo(f"wrote {out_file} ({made} thumbnails)")
+    if skipped:
+        click.echo(f"skipped (not an image): {', '.join(skipped)}", err=True)
     if missing:
         click.echo(f"not built yet: {', '.join(missing)}", err=True)
 

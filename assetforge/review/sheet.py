@@ -18,23 +18,32 @@ PAD = 6
 STEP_MS = 100  # an animated cell's frame time in the APNG
 
 
-def contact_sheet(tiles: list[tuple[str, Path | list[Path]]], out: Path, size: int = 128
-                  ) -> int:
-    """Write one PNG of ``tiles`` (label, image path or an animation's frame paths); returns
-    how many were drawn. With an animation among them the PNG is animated (APNG).
+def contact_sheet(tiles: list[tuple[str, Path | list[Path]]], out: Path,
+                  size: int = 128) -> tuple[int, list[str]]:
+    """Write one PNG of ``tiles`` (label, image path or an animation's frame paths):
+    (how many were drawn, the labels of files that are not images PIL reads, such as an
+    atlas's JSON, which were skipped). With an animation among them the PNG is animated (APNG).
 
     The label font is PIL's built-in one, so this works on a machine without fonts.
     """
-    cols = max(1, min(COLUMNS, len(tiles)))
-    rows = max(1, -(-len(tiles) // cols))
+    thumbs: list[tuple[str, list[Image.Image]]] = []
+    skipped: list[str] = []
+    for label, path in tiles:
+        try:
+            cells = [_cell(p, size) for p in (path if isinstance(path, list) else [path])]
+        except (OSError, ValueError, Image.DecompressionBombError):
+            skipped.append(label)
+            continue
+        thumbs.append((label, cells))
+    cols = max(1, min(COLUMNS, len(thumbs)))
+    rows = max(1, -(-len(thumbs) // cols))
     cell_w, cell_h = size + 2 * PAD, size + LABEL_H + 2 * PAD
     sheet = Image.new("RGB", (cols * cell_w, rows * cell_h), (40, 42, 48))
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default()
     moving: list[tuple[int, int, list[Image.Image]]] = []  # (x, y, cells) of animations
-    for i, (label, path) in enumerate(tiles):
+    for i, (label, cells) in enumerate(thumbs):
         x, y = (i % cols) * cell_w + PAD, (i // cols) * cell_h + PAD
-        cells = [_cell(p, size) for p in (path if isinstance(path, list) else [path])]
         sheet.paste(cells[0], (x + (size - cells[0].width) // 2,
                                y + (size - cells[0].height) // 2))
         if len(cells) > 1:
@@ -45,7 +54,7 @@ def contact_sheet(tiles: list[tuple[str, Path | list[Path]]], out: Path, size: i
     out.parent.mkdir(parents=True, exist_ok=True)
     if not moving:
         sheet.save(out)
-        return len(tiles)
+        return len(thumbs), skipped
     steps = []
     for t in range(max(len(cells) for _x, _y, cells in moving)):
         frame = sheet.copy()
@@ -55,7 +64,7 @@ def contact_sheet(tiles: list[tuple[str, Path | list[Path]]], out: Path, size: i
         steps.append(frame)
     steps[0].save(out, format="PNG", save_all=True, append_images=steps[1:],
                   duration=STEP_MS, loop=0)
-    return len(tiles)
+    return len(thumbs), skipped
 
 
 def _cell(path: Path, size: int) -> Image.Image:

@@ -68,13 +68,14 @@ def quality_checks(image: Image.Image, ctx: GenerationContext) -> list[CheckResu
     if s.severity("duplicate") != "off":
         from .duplicates import nearest
 
-        found = nearest(image, ctx.project, ctx.project.output_dir / ctx.job.output)
-        if found is not None:
+        bound = int(s.get("duplicate", "max_distance"))
+        found = nearest(image, ctx.project, ctx.project.output_dir / ctx.job.output, bound)
+        if found is None:
+            add("duplicate", (True, float(bound + 1), f"no output within {bound} bits"))
+        else:
             rel, dist = found
-            bound = int(s.get("duplicate", "max_distance"))
-            ok = dist > bound
-            add("duplicate", (ok, float(dist), f"nearest output {rel}: {dist} bits apart"
-                              + ("" if ok else f" (max_distance {bound}): a near-duplicate")))
+            add("duplicate", (False, float(dist), f"nearest output {rel}: {dist} bits apart "
+                              f"(max_distance {bound}): a near-duplicate"))
     if s.severity("safety") != "off":
         from .safety import score
 
