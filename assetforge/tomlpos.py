@@ -29,6 +29,13 @@ _PATH = rf"{_BARE}(?:[ \t]*+\.[ \t]*+{_BARE})*+"
 _HEADER = re.compile(rf"[ \t]*+\[(\[?)[ \t]*+({_PATH})[ \t]*+\]")
 _HEADER_END = re.compile(r"[ \t\r]*+(?:#[^\n]*+)?")
 _KEY = re.compile(rf"[ \t]*+({_PATH})[ \t]*+=")
+# A dotted key or table name of more parts than can nest: tomllib joins a key's parts one
+# tuple at a time (quadratic: a megabyte key of "a." ran for minutes), so it is refused first.
+MAX_KEY_PARTS = MAX_DEPTH + 2
+_DOT_PART = rf"{_BARE}[ \t]*+\.[ \t]*+"
+_LONG_KEY = re.compile(  # where a key starts (a line, a header, an inline table), up to = or ]
+    rf"(?:^|[{{,\[])[ \t]*+(?:{_DOT_PART}){{{MAX_KEY_PARTS}}}(?:{_DOT_PART})*+{_BARE}"
+    r"[ \t]*+[=\]]", re.M)
 _PART = re.compile(r""""([^"\n]*+)"|'([^'\n]*+)'|([A-Za-z0-9_\-]++)""")
 
 
@@ -37,7 +44,7 @@ def _split(dotted: str) -> tuple[str, ...]:
     is refused anyway, and its line is its prefix's)."""
     return tuple(m.group(1) if m.group(1) is not None else
                  m.group(2) if m.group(2) is not None else m.group(3)
-                 for m in islice(_PART.finditer(dotted), MAX_DEPTH + 2))
+                 for m in islice(_PART.finditer(dotted), MAX_KEY_PARTS))
 
 
 def _header(line: str) -> tuple[str, ...] | None:
@@ -286,6 +293,12 @@ def parse(path: Path, raw: bytes) -> tuple[dict[str, Any], str]:
     """Decode, parse and check the limits of a TOML file: (data, text), or ``UserError``
     with ``file:line`` (never a traceback, whatever the bytes)."""
     text = decode(path, raw)
+    long_key = _LONG_KEY.search(text)
+    if long_key is not None:
+        raise UserError([Problem(Location(path, text.count("\n", 0, long_key.start()) + 1),
+                                 None, f"a dotted key or table name of more than "
+                                 f"{MAX_KEY_PARTS} parts (tables nest at most {MAX_DEPTH} "
+                                 "deep)")])
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
