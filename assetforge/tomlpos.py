@@ -33,9 +33,8 @@ _KEY = re.compile(rf"[ \t]*+({_PATH})[ \t]*+=")
 # tuple at a time (quadratic: a megabyte key of "a." ran for minutes), so it is refused first.
 MAX_KEY_PARTS = MAX_DEPTH + 2
 _DOT_PART = rf"{_BARE}[ \t]*+\.[ \t]*+"
-_LONG_KEY = re.compile(  # where a key starts (a line, a header, an inline table), up to = or ]
-    rf"(?:^|[{{,\[])[ \t]*+(?:{_DOT_PART}){{{MAX_KEY_PARTS}}}(?:{_DOT_PART})*+{_BARE}"
-    r"[ \t]*+[=\]]", re.M)
+_LONG_KEY = re.compile(  # where a key starts: a line, a header, an inline table
+    rf"(?:^|[{{,\[])[ \t]*+(?:{_DOT_PART}){{{MAX_KEY_PARTS}}}", re.M)
 _PART = re.compile(r""""([^"\n]*+)"|'([^'\n]*+)'|([A-Za-z0-9_\-]++)""")
 
 
