@@ -265,7 +265,7 @@ class Planner:
         cache = self.cache
         if cache is None:
             return self._job_plans(spec)
-        plain = (self.kinds[spec.kind].step is None
+        plain = (self.kinds[spec.kind].step is None and not spec.animations  # frames: in full
                  and (self.graph is None or spec.id not in self.graph.edges))
         hit = cache.entry(spec.id) if plain else None
         if hit is not None:

@@ -41,7 +41,7 @@ def register_manifest_keys() -> list[ManifestKey]:
 
 
 @hookimpl
-@for_keys("init_image", "strength", "control", "views")
+@for_keys("init_image", "strength", "control", "views", "animations", "tiling")
 def validate_spec(spec: AssetSpec, project: Project) -> list[Problem] | None:
     """strength needs init_image; every control names a valid [controlnets.NAME] table;
     seamless tiling is refused on a model that decodes with VAE tiling."""
