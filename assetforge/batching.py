@@ -155,21 +155,14 @@ def generate_group(builder: Builder, gen: Generator, loaded: Any,
                    ctxs: list[GenerationContext]) -> list[Any]:
     """``gen.generate_batch`` inside the plugins' generation contexts, entered once for the
     group (its jobs share every plugin parameter); what they record goes to every job."""
-    first = ctxs[0]
     with ExitStack() as stack:
-        for name, cm in builder.plugins.generation_contexts(first):
-            try:
-                stack.enter_context(cm)
-            except UserError:
-                raise
-            except Exception as e:  # noqa: BLE001
-                raise PluginError(name, e) from e
+        builder.enter_generation_contexts(stack, ctxs[0])
         make = getattr(gen, "generate_batch")  # noqa: B009 - optional (BatchGenerator)
         images = list(make(loaded, [c.job for c in ctxs], ctxs))
     if len(images) != len(ctxs):
         raise PluginError(gen.name, ValueError(
             f"generate_batch returned {len(images)} images for {len(ctxs)} jobs"))
     for ctx in ctxs[1:]:
-        for key, value in first.metrics.items():
+        for key, value in ctxs[0].metrics.items():
             ctx.metrics.setdefault(key, value)
     return images

@@ -584,15 +584,20 @@ class Builder:
         sync_files([p for p, _row in pending if p is not None])
         self.store.insert_generations([row for _p, row in pending])
 
+    def enter_generation_contexts(self, stack: ExitStack, ctx: GenerationContext) -> None:
+        """Enter every plugin's generation context for ``ctx`` on ``stack`` (a plugin that
+        fails to enter is a PluginError naming it)."""
+        for name, cm in self.plugins.generation_contexts(ctx):
+            try:
+                stack.enter_context(cm)
+            except UserError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                raise PluginError(name, e) from e
+
     def _generate(self, gen: Generator, loaded: Any, ctx: GenerationContext) -> Any:
         with ExitStack() as stack:
-            for name, cm in self.plugins.generation_contexts(ctx):
-                try:
-                    stack.enter_context(cm)
-                except UserError:
-                    raise
-                except Exception as e:  # noqa: BLE001
-                    raise PluginError(name, e) from e
+            self.enter_generation_contexts(stack, ctx)
             try:
                 return gen.generate(loaded, ctx.job, ctx)
             except (UserError, PluginError):
