@@ -83,6 +83,13 @@ def _entry_points(group: str, path: tuple[str, ...]) -> tuple[EntryPoint, ...]:
     return tuple(out)
 
 
+def distribution_folders() -> set[str]:
+    """The ``sys.path`` folders holding a distribution's metadata (where installing or
+    removing a plugin shows)."""
+    infos = _distributions(tuple(sys.path)) or ()
+    return {os.path.dirname(info) for _name, info in infos}
+
+
 def _from_importlib(group: str) -> list[EntryPoint]:
     import importlib.metadata
 

@@ -9,16 +9,15 @@ from typing import Any
 
 from .errors import Location, Problem, UserError
 from .interfaces import ModelConfig
+from .layout import CONFIG_NAME, DEFAULT_DATABASE, config_root
 from .suggest import did_you_mean
 from .tomlpos import key_lines, line_of, parse
-
-CONFIG_NAME = "assetforge.toml"
 
 # key -> (types, default, help)
 PROJECT_KEYS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     "name": ((str,), "", "project name"),
     "output_dir": ((str,), "assets", "folder for generated images"),
-    "database": ((str,), ".assetforge/assetforge.db", "SQLite build record"),
+    "database": ((str,), DEFAULT_DATABASE, "SQLite build record"),
     "manifests": ((str, list), "manifests/**/*.toml", "glob(s) of manifest files"),
     "seed_salt": ((str,), "", "mixed into derived seeds"),
     "plugins_dir": ((str,), "", "folder of project-local plugin .py files"),
@@ -59,6 +58,8 @@ class Project:
                                                    compare=False)
     # While planning an asset: every file hashed for it (the plan cache checks them later).
     _deps: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    # Every file hashed or noted read (``note_read``) in this process: the no-op stamp's.
+    reads: set[str] = field(default_factory=set, repr=False, compare=False)
 
     # -- settings --------------------------------------------------------------------------
     def setting(self, key: str) -> Any:
@@ -196,6 +197,11 @@ class Project:
             self._file_hasher.close()
             self._file_hasher = None
 
+    def note_read(self, path: Path) -> None:
+        """Say that planning read ``path`` without hashing it (a hub ref, a folder listed):
+        a change to it, or a file added beside it, makes the next build plan again."""
+        self.reads.add(str(path))
+
     def hash_file(self, path: Path) -> str:
         """Tagged sha256 of a file, cached in the database by (path, size, mtime_ns, inode)."""
         if self._file_hasher is None:
@@ -203,6 +209,7 @@ class Project:
 
             self._file_hasher = FileHashCache(self.database)
         digest = self._file_hasher.hash(path)
+        self.reads.add(str(path))
         if self._deps is not None:
             self._deps[str(path)] = digest
         return digest
@@ -216,10 +223,10 @@ def is_url(value: str) -> bool:
 
 def find_root(start: Path) -> Path:
     """Search upward from ``start`` for assetforge.toml, like git does for .git."""
+    found = config_root(str(start))
+    if found is not None:
+        return Path(found)
     start = start.resolve()
-    for d in (start, *start.parents):
-        if (d / CONFIG_NAME).is_file():
-            return d
     raise UserError(f"no {CONFIG_NAME} found in {start} or any parent folder "
                     "(run 'assetforge init DIR' to create a project, or pass --project DIR)")
 

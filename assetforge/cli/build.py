@@ -116,11 +116,14 @@ def build(ctx: click.Context, asset_ids: tuple[str, ...], dry_run: bool, force: 
     Outputs of recipes built before (a reverted edit) are restored from the output cache
     without generating. A failing asset does not stop the others unless --fail-fast.
     """
-    from ..engine import Builder
-
     json_output(ctx, as_json)
     project = open_project(ctx)
     only = list(asset_ids) or None
+    whole = not (only or dry_run or force or check or executor or ray_address)
+    if whole and not (explain or as_json):
+        _noop_from_stamp(project)
+    from ..engine import Builder
+
     if check:
         with project_builder(ctx) as builder:
             result = builder.check(only)
@@ -156,6 +159,8 @@ def build(ctx: click.Context, asset_ids: tuple[str, ...], dry_run: bool, force: 
                    "does the rest", err=True)
         sys.exit(EXIT_INTERRUPTED)
     builder.close()
+    if whole:
+        _write_stamp(builder, result)
     if as_json:
         data = result.as_dict()
         if not dry_run:
@@ -172,6 +177,28 @@ def build(ctx: click.Context, asset_ids: tuple[str, ...], dry_run: bool, force: 
         for err in candidates[1]:
             click.echo(f"  candidate failed: {err}", err=True)
     sys.exit(EXIT_FAILED if result.failed else EXIT_OK)
+
+
+def _noop_from_stamp(project: Any) -> None:
+    """Nothing the last no-op build depended on changed: say so and exit, without a plan."""
+    from ..noopstamp import holds, summary_line
+
+    assets = holds(str(project.root), str(project.state_dir), project.cache_dir_override)
+    if assets is not None:
+        click.echo(summary_line(assets))
+        sys.exit(EXIT_OK)
+
+
+def _write_stamp(builder: Any, result: Any) -> None:
+    """A whole build that found nothing to do stamps what it depended on (any other drops
+    the stamp); after the database is closed, so its stat is final."""
+    from ..noopstamp import write
+
+    builder.project.close_file_hashes()
+    try:
+        write(builder.project, builder.plugins, result.plan)
+    except OSError:
+        pass  # only an optimisation: the next build plans
 
 
 def _refresh_schemas(builder: Any) -> None:

@@ -203,6 +203,7 @@ def _hub_snapshot(project: Project, name: str, src: Source, table: str = TABLE) 
         commit: str | None = rev
     else:
         ref = base / "refs" / rev
+        project.note_read(ref)  # a newer download moves the branch: plan again
         commit = ref.read_text().strip() if ref.is_file() else None
     snap = base / "snapshots" / commit if commit else None
     if snap is not None and (snap / "config.json").is_file() and _weight_files(snap) != ([], []):

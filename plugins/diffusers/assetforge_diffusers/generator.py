@@ -199,6 +199,9 @@ class DiffusersGenerator:
 
         def folder_hash(f: _Folder) -> str:
             linked = r.source.kind == "hub"  # snapshot files link to blobs named by sha256
+            if linked:  # which snapshot: the branch's ref (a newer download moves it)
+                project.note_read(f.path.parent.parent / "refs" / (r.source.revision or "main"))
+                project.note_read(f.path / "model_index.json")
             return identity.folder_identity(f.files, lambda rel: (
                 (hub.blob_sha256(f.path / rel) if linked else None)
                 or project.hash_file(f.path / rel)))
