@@ -68,3 +68,25 @@ def unvalidated_specs(root: Path, manifest: str) -> dict[str, Any]:
     source = SourceFile(path, text)
     return {asset_id: make_spec(asset_id, kind, entry, source, bases)
             for kind, table in tomllib.loads(text).items() for asset_id, entry in table.items()}
+
+
+DAMAGE = ["garbage", "truncated", "flipped", "empty"]
+
+
+def damage_file(path: Path, damage: str) -> bytes:
+    """Damage a cache file the way disks and crashes do (one of ``DAMAGE``); returns the
+    bytes it held."""
+    import os
+
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(os.urandom(len(data)))
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "flipped":
+        path.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        raise ValueError(damage)
+    return data

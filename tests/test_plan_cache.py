@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BASE_CONFIG
+from helpers import DAMAGE, damage_file
 
 from assetforge.engine import Builder
 from assetforge.plancache import FILE_NAME
@@ -171,20 +172,14 @@ def test_deleted_cache(project):
     warm_equals_cold(project)
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped", "empty", "foreign"])
+@pytest.mark.parametrize("damage", [*DAMAGE, "foreign"])
 def test_corrupt_cache_is_a_cold_run(project, damage):
     path = project / ".assetforge" / FILE_NAME
-    data = path.read_bytes()
-    if damage == "garbage":
-        path.write_bytes(os.urandom(len(data)))
-    elif damage == "truncated":
-        path.write_bytes(data[: len(data) // 2])
-    elif damage == "flipped":
-        path.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
-    elif damage == "empty":
-        path.write_bytes(b"")
-    else:
+    if damage == "foreign":
+        data = path.read_bytes()
         path.write_text(json.dumps({"version": 1, "files": {}}))
+    else:
+        data = damage_file(path, damage)
     expected = cold(project)
     path.write_bytes(data if damage == "flipped" else path.read_bytes())
     if damage != "flipped":  # damage again (cold() rewrote it) and plan from the damage
