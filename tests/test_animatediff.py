@@ -117,3 +117,21 @@ def test_a_style_lora_on_the_loaded_unet_reaches_the_frames(tmp_path) -> None:
     assert frames() == plain
     unet = animatediff._pipeline(pipe, project, anim).unet
     assert unet.down_blocks[1].attentions is pipe.unet.down_blocks[1].attentions
+
+
+def test_more_frames_than_the_adapter_covers_is_refused_at_its_line(make_project) -> None:
+    """The tiny adapter's positional encoding covers 32 frames: 33 is a manifest mistake
+    (file, line, key), found before anything is generated, not a tensor error mid-build."""
+    from helpers import run_cli
+
+    ghost = ('[character.ghost]\nprompt = "a ghost"\n'
+             'animations.idle = { frames = 33, motion = "tiny" }\n')
+    root = make_project({"manifests/a.toml": ghost}, extra_config=CONFIG)
+    res = run_cli(root, "build")
+    assert res.exit_code == 2
+    assert ("manifests/a.toml:3: character.ghost.animations.idle.frames: 33 frames, but motion "
+            "adapter 'tiny' makes at most 32") in res.output
+    assert not (root / "assets").exists()
+    ok = make_project({"manifests/a.toml": ghost.replace("33", "32")}, extra_config=CONFIG,
+                      name="ok")
+    assert run_cli(ok, "build", "--dry-run").exit_code == 0

@@ -172,10 +172,36 @@ def spec_problems(spec: Any, project: Project) -> list[Problem]:
                                    f"{project.config_path.name}"))
             else:
                 try:
-                    resolve(project, anim.motion)
+                    most = max_frames(resolve(project, anim.motion))
                 except UserError as e:
                     out += e.problems
+                    continue
+                if most is not None and anim.count > most:
+                    out.append(Problem(where, f"{at}.frames", f"{anim.count} frames, but motion "
+                                       f"adapter {anim.motion!r} makes at most {most} in one "
+                                       f"call (its motion_max_seq_length); use {most} or "
+                                       "fewer"))
     return out
+
+
+# diffusers' MotionAdapter default, for a config.json without the key
+DEFAULT_MAX_FRAMES = 32
+
+
+def max_frames(ms: MotionSource) -> int | None:
+    """How many frames the adapter's positional encoding covers (None: a single-file
+    checkpoint, whose header is not read for it)."""
+    import json
+
+    if ms.source.kind == "builtin":
+        return int(tiny_motion.CONFIG["motion_max_seq_length"])
+    if ms.folder is None:
+        return None
+    try:
+        config = json.loads((ms.folder / "config.json").read_text("utf-8"))
+        return int(config.get("motion_max_seq_length", DEFAULT_MAX_FRAMES))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def weight_licenses(project: Project, name: str) -> list[Any]:
