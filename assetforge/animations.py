@@ -39,6 +39,7 @@ class Animation:
     suffix: str
     motion: str | None
     control: dict[str, Any] | None  # {model, scale} for the poses
+    pattern: str | None = None  # the ``poses`` glob (``watch`` sees files added to it)
 
     def frame(self, k: int) -> str:
         return f"{self.name}/{k}"
@@ -159,7 +160,8 @@ def expand(spec: AssetSpec, root: Path) -> list[Problem]:
             poses = tuple(found)
         out[name] = Animation(name, len(poses) or int(t["frames"]), poses,
                               float(t.get("fps", DEFAULT_FPS)), t.get("loop", "loop"),
-                              t.get("suffix", name), t.get("motion"), t.get("control"))
+                              t.get("suffix", name), t.get("motion"), t.get("control"),
+                              t["poses"].replace("\\", "/") if "poses" in t else None)
     spec.animations = out
     return problems
 

@@ -194,6 +194,15 @@ class Builder:
             self._inputs = frozenset(self._graph.input_files(self.project.output_dir))
         return self._inputs
 
+    def input_globs(self) -> frozenset[str]:
+        """Globs that find inputs (an animation's ``poses``): a file added that matches one
+        changes a plan (``watch`` watches for them)."""
+        self.input_files()  # makes the graph when no plan did
+        if self._graph is None:
+            return frozenset()
+        return frozenset(a.pattern for spec in self._graph.specs.values()
+                         for a in (spec.animations or {}).values() if a.pattern)
+
     def check(self, only: list[str] | None = None) -> BuildResult:
         """CI mode: plan only; the result lists every stale asset and why."""
         plan = self.plan(only)

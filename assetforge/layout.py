@@ -9,6 +9,17 @@ CONFIG_NAME = "assetforge.toml"
 DEFAULT_DATABASE = ".assetforge/assetforge.db"
 
 
+def static_prefix(pattern: str) -> str:
+    """The folder part of a glob before its first wildcard (``manifests/**/*.toml`` →
+    ``manifests``)."""
+    parts = []
+    for part in pattern.replace("\\", "/").split("/")[:-1]:
+        if any(ch in part for ch in "*?["):
+            break
+        parts.append(part)
+    return "/".join(parts)
+
+
 def config_root(start: str) -> str | None:
     """The nearest folder from ``start`` upward holding assetforge.toml (as git finds .git)."""
     d = os.path.realpath(start)

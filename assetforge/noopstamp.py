@@ -24,7 +24,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from .layout import CONFIG_NAME, DEFAULT_DATABASE, config_root
+from .layout import CONFIG_NAME, DEFAULT_DATABASE, config_root, static_prefix
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -187,7 +187,7 @@ def _entries(project: Project, plugins: Plugins, plan: Plan) -> dict[str, tuple[
 
     entries: dict[str, tuple[int, int]] = {}
     racy_since = time.time_ns() - RACY_NS
-    for name in _watched(project, plugins):
+    for name in _watched(project, plugins, plan):
         found = entries[name] = _stat(name)
         if found[1] > racy_since:
             return None
@@ -225,12 +225,14 @@ def _outputs(project: Project, plan: Plan) -> dict[str, tuple[int, int]] | None:
     return out
 
 
-def _watched(project: Project, plugins: Plugins) -> set[str]:
+def _watched(project: Project, plugins: Plugins, plan: Plan) -> set[str]:
     """The files and folders whose change may change a plan."""
     from .manifest import manifest_files
 
     names = {str(project.config_path), *map(str, manifest_files(project))}
-    names.update(_glob_folders(project))
+    poses = [anim.pattern for a in plan.assets
+             for anim in (a.spec.animations or {}).values() if anim.pattern]
+    names.update(_glob_folders(project, [*project.manifest_globs, *poses]))
     for read in project.reads:  # and its folder: a file added beside it (a glob of poses,
         names.add(read)         # a model folder's new component)
         names.add(os.path.dirname(read))
@@ -252,20 +254,17 @@ def _watched(project: Project, plugins: Plugins) -> set[str]:
     return names
 
 
-def _glob_folders(project: Project) -> list[str]:
-    """Every folder a manifest glob may look in (a file added or removed there changes its
-    mtime), but the state folder, which each build writes."""
+def _glob_folders(project: Project, patterns: list[str]) -> list[str]:
+    """Every folder a glob (of manifests, of poses) may look in: a file added or removed
+    there changes its mtime. Not the state folder, which each build writes."""
     state = str(project.state_dir)
     out = []
-    for pattern in project.manifest_globs:
-        parts = pattern.replace("\\", "/").split("/")
-        fixed = []
-        for part in parts[:-1]:
-            if any(c in part for c in "*?["):
-                break
-            fixed.append(part)
-        base = os.path.join(str(project.root), *fixed)
-        if len(fixed) == len(parts) - 1:  # a wildcard in the file name only
+    for pattern in patterns:
+        pattern = pattern.replace("\\", "/")
+        prefix = static_prefix(pattern)
+        base = os.path.join(str(project.root), prefix) if prefix else str(project.root)
+        rest = pattern[len(prefix) + 1:] if prefix else pattern
+        if "/" not in rest and "**" not in rest:  # a wildcard in the file name only
             out.append(base)
             continue
         for folder, dirs, _files in os.walk(base):

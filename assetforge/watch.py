@@ -3,7 +3,8 @@
 Watched: ``assetforge.toml``, the manifest files (their globs, so new files count too), the
 project's plugin folder, whatever plugins return from the ``watch_paths`` hook (style
 packs), and the image inputs of the asset graph: repository files and the upstream outputs
-other assets take as inputs (so a hand edit of an upstream image rebuilds its dependents).
+other assets take as inputs (so a hand edit of an upstream image rebuilds its dependents),
+and the ``poses`` globs of animations (a pose file dropped in is a new frame).
 Other outputs and the state folder are never watched, so builds do not trigger builds.
 
 Threads: watchdog's observer thread only records which relevant paths changed. The build
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import PluginError, UserError
+from .layout import static_prefix
 
 if TYPE_CHECKING:
     from .engine import Builder, BuildResult, Progress
@@ -72,17 +74,6 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-def _static_prefix(pattern: str) -> str:
-    """The folder part of a glob before its first wildcard (``manifests/**/*.toml`` →
-    ``manifests``)."""
-    parts = []
-    for part in pattern.replace("\\", "/").split("/")[:-1]:
-        if any(ch in part for ch in "*?["):
-            break
-        parts.append(part)
-    return "/".join(parts)
-
-
 @dataclass
 class WatchSet:
     """What to schedule with the observer, and which changed paths matter."""
@@ -97,10 +88,13 @@ class WatchSet:
     # Image inputs: repository files and upstream outputs (watched even inside output_dir,
     # so a hand edit of an upstream output rebuilds its dependents).
     inputs: frozenset[Path] = frozenset()
+    # Globs of inputs (an animation's poses): a file added that matches one is a change too.
+    input_patterns: list[re.Pattern[str]] = field(default_factory=list)
 
     @classmethod
     def of(cls, project: Project, extra: list[Path],
-           inputs: frozenset[Path] = frozenset()) -> WatchSet:
+           inputs: frozenset[Path] = frozenset(),
+           input_globs: frozenset[str] = frozenset()) -> WatchSet:
         root = project.root.resolve()
         ws = cls(root, project.config_path.resolve(),
                  [glob_regex(g.replace("\\", "/")) for g in project.manifest_globs],
@@ -113,7 +107,7 @@ class WatchSet:
         ws._add(root, False)
         for g in project.manifest_globs:
             g = g.replace("\\", "/")
-            prefix = _static_prefix(g)
+            prefix = static_prefix(g)
             rest = g[len(prefix) + 1:] if prefix else g
             ws._add(root / prefix if prefix else root, "/" in rest or "**" in rest)
         if ws.plugins_dir is not None:
@@ -126,6 +120,11 @@ class WatchSet:
         ws.inputs = inputs
         for p in inputs:
             ws._add(p.parent, False)
+        for g in sorted(input_globs):
+            ws.input_patterns.append(glob_regex(g))
+            prefix = static_prefix(g)
+            rest = g[len(prefix) + 1:] if prefix else g
+            ws._add(root / prefix if prefix else root, "/" in rest or "**" in rest)
         return ws
 
     def _add(self, folder: Path, recursive: bool) -> None:
@@ -140,7 +139,7 @@ class WatchSet:
             return True
         if any(path == d or d in path.parents for d in self.ignored):
             return False
-        if path == self.config:
+        if path == self.config or (self.input_patterns and self._matches_input_glob(path)):
             return True
         if self.plugins_dir is not None and path.parent == self.plugins_dir \
                 and path.suffix == ".py":
@@ -148,6 +147,13 @@ class WatchSet:
         if any(path == p or p in path.parents for p in self.extra):
             return True
         return self.is_manifest(path)
+
+    def _matches_input_glob(self, path: Path) -> bool:
+        try:
+            rel = path.relative_to(self.root).as_posix()
+        except ValueError:
+            return False
+        return any(p.match(rel) for p in self.input_patterns)
 
     def is_manifest(self, path: Path) -> bool:
         try:
@@ -208,7 +214,8 @@ class Watcher:
         for _name, paths in self.builder.plugins.call_each("watch_paths",
                                                            project=self.builder.project):
             extra += [Path(p) for p in paths]
-        return WatchSet.of(self.builder.project, extra, self.builder.input_files())
+        return WatchSet.of(self.builder.project, extra, self.builder.input_files(),
+                           self.builder.input_globs())
 
     def notify(self, raw_path: str) -> None:
         """Record a changed path (called from the observer thread)."""

@@ -204,3 +204,20 @@ def test_a_frame_is_a_graph_node(hero) -> None:
     res = run_cli(hero, "build")
     assert res.exit_code == 2
     assert "b.toml:3: texture.echo.init_image: unknown view 'walk/7'" in res.output
+
+
+def test_watch_sees_a_pose_added_to_the_glob(hero) -> None:
+    """A new file matching a ``poses`` glob is a change for ``watch`` (a new frame), as an
+    edited pose is; another file in that folder is not."""
+    from assetforge.engine import Builder
+    from assetforge.project import load_project
+    from assetforge.watch import WatchSet
+
+    builder = Builder(load_project(hero))
+    assert builder.input_globs() == {"poses/walk/*.png"}
+    ws = WatchSet.of(builder.project, [], builder.input_files(), builder.input_globs())
+    walk = hero / "poses" / "walk"
+    assert ws.relevant(str(walk / "00.png"))
+    assert ws.relevant(str(walk / "03.png"))  # not there yet: a frame to come
+    assert not ws.relevant(str(walk / "notes.txt"))
+    assert walk.resolve() in ws.schedules
