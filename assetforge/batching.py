@@ -4,9 +4,10 @@ A generator opts in with two optional methods (the ``Generator`` protocol, docs/
 ``batch_size(job, recipe)`` says how many jobs like this one it generates in one call (1, or
 absent: alone), and ``generate_batch(loaded, jobs, ctxs)`` generates them. Jobs are grouped
 when their generator, model and recipe agree in everything but the per-image fields
-(``PER_IMAGE``: prompt, negative prompt, seed). So a group shares size, steps, scheduler,
-guidance, every plugin's parameters (style packs and weights, tiling, …) and input images, and
-one entry into the plugins' generation contexts serves the whole group.
+(``PER_IMAGE``: prompt, negative prompt, seed; a generator's optional ``batch_shape`` may
+leave out more, e.g. each job's ControlNet image). So a group shares size, steps, scheduler,
+guidance and every plugin's parameters (style packs and weights, tiling, …), and one entry
+into the plugins' generation contexts serves the whole group.
 
 A failing image fails alone: an entry of ``generate_batch``'s result may be an exception (that
 job fails), and a batch call that raises is retried one job at a time. Post-processing, checks,
@@ -46,11 +47,14 @@ def batch_size(jp: JobPlan) -> int:
 
 
 def shape_key(jp: JobPlan) -> str:
-    """What jobs of one batch share: model and generator, and the recipe but its per-image
-    fields."""
-    recipe = {k: v for k, v in (jp.recipe or {}).items() if k not in PER_IMAGE}
-    gen = jp.generator.name if jp.generator is not None else ""
-    return canonical_json([gen, jp.job.model, recipe])
+    """What jobs of one batch share: model and generator, and what the generator's
+    ``batch_shape`` keeps of the recipe (default: all but its per-image fields)."""
+    gen = jp.generator
+    shape = getattr(gen, "batch_shape", None)
+    recipe = jp.recipe or {}
+    kept = shape(jp.job, recipe) if shape is not None else {
+        k: v for k, v in recipe.items() if k not in PER_IMAGE}
+    return canonical_json([gen.name if gen is not None else "", jp.job.model, kept])
 
 
 def group_jobs(jobs: list[JobPlan],

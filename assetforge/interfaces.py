@@ -307,3 +307,8 @@ class BatchGenerator(Generator, Protocol):
         """One image per job, in order; an exception in place of an image fails that job
         alone. ``generate(loaded, job, ctx)`` must give the same bytes as this job in a batch
         (a job is rendered alone by ``verify --regenerate`` and by remote executors)."""
+
+    def batch_shape(self, job: Job, recipe: dict[str, Any]) -> Any:
+        """Optional: what of ``recipe`` the jobs of one call must share (JSON values). Without
+        it, the recipe but ``prompt``, ``negative_prompt`` and ``seed``; a generator that takes
+        per-image inputs in one call (a ControlNet image per job) leaves those out too."""

@@ -221,3 +221,35 @@ def test_watch_sees_a_pose_added_to_the_glob(hero) -> None:
     assert ws.relevant(str(walk / "03.png"))  # not there yet: a frame to come
     assert not ws.relevant(str(walk / "notes.txt"))
     assert walk.resolve() in ws.schedules
+
+
+def test_pose_frames_batch_in_one_call_and_verify_exact(make_project) -> None:
+    """``batch = 4``: the walk's three pose frames (one ControlNet, a pose each) are made in
+    one call, each from its own pose; ``verify --regenerate`` remakes each alone, at its place
+    in a call of four, byte for byte."""
+    config = CONFIG.replace("[controlnets.pose]", "[models.tiny]\nsource = \"builtin:tiny-sd15\"\n"
+                            "batch = 4\n\n[controlnets.pose]")
+    from conftest import BASE_CONFIG
+
+    root = make_project({"manifests/a.toml": HERO.split("[atlas.chars]")[0],
+                         **{f"poses/walk/{k:02d}.png": pose(k) for k in range(3)}},
+                        config=BASE_CONFIG.split("[models.tiny]")[0] + config
+                        + BASE_CONFIG[BASE_CONFIG.index("[kinds.texture]"):])
+    data = build_json(root)
+    assert data["summary"]["failed"] == 0, data
+    with sqlite3.connect(root / ".assetforge" / "assetforge.db") as c:
+        rows = {job: (json.loads(r), json.loads(m)) for job, r, m in c.execute(
+            "SELECT job_id, recipe_json, metrics_json FROM generations WHERE status='ok'")}
+    for k in range(3):
+        recipe, metrics = rows[f"hero#walk/{k}"]
+        assert recipe["generator"]["batch_size"] == 4
+        assert metrics["batch"] == {"jobs": 3, "index": k}
+    frames = [Image.open(root / "assets" / "characters" / f"hero_walk_{k:02d}.png").tobytes()
+              for k in range(3)]
+    assert len(set(frames)) == 3  # each frame from its own pose
+    res = run_cli(root, "verify", "--regenerate", "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert {r["job_id"]: r["status"] for r in report["regenerated"]
+            if "walk" in r["job_id"]} == dict.fromkeys(
+        [f"hero#walk/{k}" for k in range(3)], "exact")

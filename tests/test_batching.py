@@ -249,7 +249,7 @@ def test_batch_protocol_is_public_and_documented():
     assert "BatchGenerator" in api.__all__
     guide = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
     for name in ("BatchGenerator", "batch_size(job, recipe)", "generate_batch(loaded, jobs, ctxs)",
-                 "group_jobs"):
+                 "batch_shape(job, recipe)", "group_jobs"):
         assert name in guide, name
-    for method in ("batch_size", "generate_batch"):
+    for method in ("batch_size", "generate_batch", "batch_shape"):
         assert getattr(api.BatchGenerator, method).__doc__

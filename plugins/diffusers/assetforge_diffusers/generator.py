@@ -284,7 +284,9 @@ class DiffusersGenerator:
             return fields
         cond = conditions.of_job(job)
         if not cond.plain:  # txt2img recipes stay exactly as they were
-            fields["batch_size"] = 1  # img2img and ControlNet jobs are generated alone
+            if cond.init_input is not None:
+                fields["batch_size"] = 1  # img2img jobs are generated alone
+            # txt2img with ControlNets batches: each job brings its own control images
             fields.update(self._condition_fields(job, cond, model, project or self._project))
         return fields
 
@@ -414,6 +416,18 @@ class DiffusersGenerator:
         size = (recipe.get("generator") or {}).get("batch_size", 1)
         return size if isinstance(size, int) and size > 1 else 1
 
+    def batch_shape(self, job: Job, recipe: dict[str, Any]) -> Any:
+        """The recipe but what one call takes per image: prompts, seeds, and each job's
+        input images (a ControlNet's image; the nets and their scales are shared)."""
+        out = {k: v for k, v in recipe.items()
+               if k not in ("prompt", "negative_prompt", "seed", "inputs")}
+        gen = out.get("generator")
+        if isinstance(gen, dict) and isinstance(gen.get("controlnets"), list):
+            out["generator"] = {**gen, "controlnets": [
+                {k: v for k, v in c.items() if k != "image"} if isinstance(c, dict) else c
+                for c in gen["controlnets"]]}
+        return out
+
     def generate_batch(self, loaded: Any, jobs: list[Job],
                        ctxs: list[GenerationContext]) -> list[Image.Image | BaseException]:
         """Jobs of one shape in calls of exactly the recipe's batch size (see batched.py)."""
@@ -422,7 +436,8 @@ class DiffusersGenerator:
 
         size = self.batch_size(jobs[0], ctxs[0].recipe)
         at = ctxs[0].metrics.get("batch_index", 0) if len(jobs) == 1 else 0
-        placed = batched.run(loaded, jobs, size, at if isinstance(at, int) else 0)
+        placed = batched.run(loaded, jobs, size, at if isinstance(at, int) else 0,
+                             ctxs[0].project)
         dtype = str(denoiser(loaded).dtype).removeprefix("torch.")
         for ctx, (_image, index) in zip(ctxs, placed, strict=True):
             ctx.metrics.setdefault("dtype", dtype)
