@@ -35,9 +35,10 @@ FILE_NAME = "noop-stamp.bin"
 STAMP_VERSION = 1
 _MAGIC = b"AFNS1\n"
 _ABSENT = (-1, -1)
-# Environment that may change a plan: AssetForge's own, and where the hub cache lives.
+# Environment that may change a plan: AssetForge's own, where the hub cache lives, and
+# which GPUs ``device = "auto"`` sees.
 _ENV_PREFIXES = ("ASSETFORGE_", "HF_", "HUGGINGFACE_")
-_ENV_NAMES = ("HOME", "XDG_CACHE_HOME")
+_ENV_NAMES = ("HOME", "XDG_CACHE_HOME", "CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES")
 LOCK_NAME = "lock"  # lock.py's
 
 
@@ -233,9 +234,8 @@ def _watched(project: Project, plugins: Plugins, plan: Plan) -> set[str]:
     poses = [anim.pattern for a in plan.assets
              for anim in (a.spec.animations or {}).values() if anim.pattern]
     names.update(_glob_folders(project, [*project.manifest_globs, *poses]))
-    for read in project.reads:  # and its folder: a file added beside it (a glob of poses,
-        names.add(read)         # a model folder's new component)
-        names.add(os.path.dirname(read))
+    names.update(project.reads)
+    names.update(project.read_folders)  # a file added beside one (a pose glob, a model folder)
     from .entrypoints import distribution_folders
 
     names.update(distribution_folders())  # a plugin installed or removed there

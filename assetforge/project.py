@@ -58,8 +58,10 @@ class Project:
                                                    compare=False)
     # While planning an asset: every file hashed for it (the plan cache checks them later).
     _deps: dict[str, str] | None = field(default=None, repr=False, compare=False)
-    # Every file hashed or noted read (``note_read``) in this process: the no-op stamp's.
+    # Every file hashed or noted read (``note_read``) in this process, and the folders whose
+    # listing may matter (a file added beside one): what the no-op stamp watches.
     reads: set[str] = field(default_factory=set, repr=False, compare=False)
+    read_folders: set[str] = field(default_factory=set, repr=False, compare=False)
 
     # -- settings --------------------------------------------------------------------------
     def setting(self, key: str) -> Any:
@@ -197,10 +199,13 @@ class Project:
             self._file_hasher.close()
             self._file_hasher = None
 
-    def note_read(self, path: Path) -> None:
-        """Say that planning read ``path`` without hashing it (a hub ref, a folder listed):
-        a change to it, or a file added beside it, makes the next build plan again."""
+    def note_read(self, path: Path, beside: bool = True) -> None:
+        """Say that planning read ``path`` (or saw it absent) without hashing it (a hub ref,
+        a device file): a change to it makes the next build plan again, and with ``beside``
+        a file added or removed in its folder too (its folder was listed or globbed)."""
         self.reads.add(str(path))
+        if beside:
+            self.read_folders.add(os.path.dirname(path))
 
     def hash_file(self, path: Path) -> str:
         """Tagged sha256 of a file, cached in the database by (path, size, mtime_ns, inode)."""
@@ -209,7 +214,7 @@ class Project:
 
             self._file_hasher = FileHashCache(self.database)
         digest = self._file_hasher.hash(path)
-        self.reads.add(str(path))
+        self.note_read(path)
         if self._deps is not None:
             self._deps[str(path)] = digest
         return digest

@@ -262,3 +262,16 @@ def test_stamp_lives_beside_the_database(make_project):
     from assetforge.noopstamp import quick
 
     assert quick(str(root / "manifests")) == 1
+
+
+def test_gpu_device_files_are_watched_not_their_folder(project):
+    """``device = "auto"`` looks for GPU device files: a GPU appearing changes the plan (the
+    recipe's dtype), so the stamp has them (absent here), but not /dev, which changes all the
+    time."""
+    import marshal
+
+    from assetforge.noopstamp import _MAGIC
+
+    files = marshal.loads(stamp(project).read_bytes()[len(_MAGIC) + 32:])[1]
+    assert "/dev/nvidia0" in files and "/dev/kfd" in files
+    assert "/dev" not in files

@@ -220,7 +220,11 @@ class DiffusersGenerator:
     def settings(self, model: ModelConfig, project: Project,
                  r: _Resolved | None = None) -> memory.Settings:
         """The model's checked batch, memory and compile settings for this machine."""
-        found = memory.settings(model, project, runtime.resolve(project).device)
+        rt = runtime.resolve(project)
+        if rt.detected:  # a GPU appearing or going changes "auto" (and the recipe's dtype)
+            for dev in runtime.DEVICE_FILES:
+                project.note_read(Path(dev), beside=False)  # /dev changes all the time
+        found = memory.settings(model, project, rt.device)
         r = r or self._resolve(model, project)
         if found.quantize and r.folder is None and r.source.kind != "builtin":
             raise memory.problem(model, project, "quantize", "quantization applies to diffusers "

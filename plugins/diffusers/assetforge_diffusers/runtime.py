@@ -87,11 +87,15 @@ def _torch_gpu_build() -> bool:
     return bool(re.search(r"^(cuda|hip)\b[^=\n]*=\s*['\"]", text, re.MULTILINE))
 
 
+# The first NVIDIA GPU and the ROCm kernel driver: what device = "auto" looks for on Linux.
+DEVICE_FILES = ("/dev/nvidia0", "/dev/kfd")
+
+
 def _gpu_visible() -> bool:
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
         return False
     if sys.platform.startswith("linux"):
-        return bool(glob("/dev/nvidia[0-9]*")) or os.path.exists("/dev/kfd")
+        return bool(glob("/dev/nvidia[0-9]*")) or os.path.exists(DEVICE_FILES[1])
     if sys.platform == "win32":
         return shutil.which("nvidia-smi") is not None
     return False
