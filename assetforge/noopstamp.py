@@ -47,8 +47,9 @@ def _context(root: str, cache_override: Any) -> list[Any]:
 
     env = sorted((k, v) for k, v in os.environ.items()
                  if k.startswith(_ENV_PREFIXES) or k in _ENV_NAMES)
-    # sys.path[0] is the script's folder or the working directory: not the installation's
-    return [STAMP_VERSION, __version__, sys.version, sys.executable, sys.path[1:], env, root,
+    # sys.path[0] is the script's folder or the working directory, and sys.executable the
+    # name it was started by (python, python3): neither says which installation this is
+    return [STAMP_VERSION, __version__, sys.version, sys.prefix, sys.path[1:], env, root,
             None if cache_override is None else str(cache_override)]
 
 
