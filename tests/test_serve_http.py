@@ -24,11 +24,16 @@ prompt = "green moss"
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """A served project after its first build; (session, root)."""
+    root = make_live_project(tmp_path_factory.mktemp("serve") / "proj", PLAIN)
+    (root.parent / "secret.txt").write_text("outside the project")
+    yield from served(root)
+
+
+def served(root):
+    """Serve ``root``; yields (session, root) once the first build is shown."""
     from assetforge.project import load_project
     from assetforge.serve import start
 
-    root = make_live_project(tmp_path_factory.mktemp("serve") / "proj", PLAIN)
-    (root.parent / "secret.txt").write_text("outside the project")
     session = start(load_project(root))
     built = threading.Event()
     orig = session.state.built
@@ -233,3 +238,40 @@ def test_an_unexpected_build_exception_is_shown_and_the_server_lives(tmp_path):
         session.stop()
         thread.join(60)
     assert not thread.is_alive()
+
+
+GHOST = """\
+[character.ghost]
+prompt = "a ghost"
+animations.idle = { frames = 3, motion = "tiny", fps = 5 }
+"""
+
+
+def test_an_animated_character_card_plays_its_animation(tmp_path):
+    """A character with an animation: its card's preview is the animation as an animated
+    WebP (as ``review`` shows it), whose frames are the frame PNGs."""
+    import io
+
+    from PIL import Image
+
+    root = make_live_project(tmp_path / "proj", GHOST)
+    with open(root / "assetforge.toml", "a") as f:
+        f.write('\n[motion.tiny]\nsource = "builtin:tiny-motion-sd15"\n')
+    gen = served(root)
+    session, _ = next(gen)
+    try:
+        state = json.loads(_request(session, "GET", "/state")[1])
+        (ghost,) = state["assets"]
+        assert ghost["preview"].startswith("/anim/sha256:"), ghost
+        status, data = _request(session, "GET", ghost["preview"])
+        assert status == 200
+        with Image.open(io.BytesIO(data)) as im:
+            assert im.format == "WEBP" and im.n_frames == 3
+            for k in range(3):
+                im.seek(k)
+                frame = Image.open(root / "assets" / "characters" / f"ghost_idle_{k:02d}.png")
+                assert im.convert("RGBA").tobytes() == frame.convert("RGBA").tobytes()
+        assert _request(session, "GET", "/anim/sha256:" + "0" * 64)[0] == 404
+        assert _request(session, "GET", "/anim/../assetforge.toml")[0] == 404
+    finally:
+        gen.close()

@@ -2,11 +2,12 @@
 
 Routes: ``/`` the page (the run's token inside), ``/events`` Server-Sent Events (one snapshot
 per change), ``/state`` the snapshot as JSON, ``/out/PATH`` a file of the output folder,
-``/blob/sha256:HEX`` an object of the output cache (previous images, seed candidates), and
-``POST /api/pick``. Safe by default: every request must name this server in ``Host`` (DNS
-rebinding), a request that changes something needs the token, a same-origin ``Origin`` and a
-JSON body (so another site's form cannot send it), and files come only from inside the output
-folder, after ``..``, encoded slashes and symlinks are resolved.
+``/blob/sha256:HEX`` an object of the output cache (previous images, seed candidates),
+``/anim/sha256:HEX`` a character's animation as an animated WebP, and ``POST /api/pick``.
+Safe by default: every request must name this server in ``Host`` (DNS rebinding), a request
+that changes something needs the token, a same-origin ``Origin`` and a JSON body (so another
+site's form cannot send it), and files come only from inside the output folder, after ``..``,
+encoded slashes and symlinks are resolved.
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._file(raw[len("/out/"):])
         if raw.startswith("/blob/"):
             return self._blob(unquote(raw[len("/blob/"):]))
+        if raw.startswith("/anim/"):
+            return self._animated(unquote(raw[len("/anim/"):]))
         return self._refuse(404, "not found")
 
     def _file(self, encoded: str) -> None:
@@ -175,6 +178,12 @@ class Handler(BaseHTTPRequestHandler):
             return self._refuse(404, "not found")
         ctype = "image/png" if data.startswith(b"\x89PNG") else "application/octet-stream"
         self._send(200, data, ctype, {"Cache-Control": "max-age=31536000, immutable"})
+
+    def _animated(self, digest: str) -> None:
+        data = self.server.state.animated.get(digest) if BLOB_RE.fullmatch(digest) else None
+        if data is None:
+            return self._refuse(404, "not found")
+        self._send(200, data, "image/webp", {"Cache-Control": "max-age=31536000, immutable"})
 
     def _events(self) -> None:
         state = self.server.state

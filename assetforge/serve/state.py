@@ -6,6 +6,7 @@ page waits on the condition and sends the new snapshot when the version moves.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -56,6 +57,9 @@ class LiveState:
         self._current: dict[str, str] = {}  # output path → hash shown now
         self._previous: dict[str, str] = {}  # output path → hash shown before it
         self._hashes: dict[str, tuple[int, int, str]] = {}  # path → (size, mtime_ns, hash)
+        # a character's animation as an animated WebP, by the hash of its frames and timing
+        # (made when its frames change; only those of the last build are kept)
+        self.animated: dict[str, bytes] = {}
 
     # -- readers (HTTP threads) ---------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -105,6 +109,7 @@ class LiveState:
         self.project = project
         plans = {a.id: a for a in result.plan.assets}
         assets: dict[str, dict[str, Any]] = {}
+        animated: dict[str, bytes] = {}
         for a in result.assets:
             plan = plans.get(a.id)
             kind = plan.spec.kind if plan is not None else ""
@@ -121,7 +126,8 @@ class LiveState:
             }
             chooser = PREVIEWS.get(kind, default_preview)
             preview = chooser(kind, list(a.outputs))
-            entry["preview"] = self._output(preview)["url"] if preview else None
+            entry["preview"] = (self._output(preview)["url"] if preview else
+                                self._animation(plan, animated) if plan is not None else None)
             seeds = {jp.job.seed for jp in plan.jobs} if plan is not None else set()
             for c in candidates.get(a.id, []):
                 entry["candidates"].append({"index": c.index, "seed": c.seed, "job": c.job,
@@ -131,11 +137,34 @@ class LiveState:
                 self.specs[a.id] = plan.spec
             assets[a.id] = entry
         with self.cond:
+            self.animated = animated
             self.assets = dict(sorted(assets.items(), key=lambda kv: (kv[1]["kind"], kv[0])))
             self.errors = []
             self.building = False
             self.builds += 1
             self._publish()
+
+    def _animation(self, plan: Any, made: dict[str, bytes]) -> str | None:
+        """The URL of the asset's first animation, playing (as ``review`` shows it), when all
+        its frames are on disk; None for an asset without animations."""
+        spec = plan.spec
+        if not spec.animations:
+            return None
+        anim = next(iter(spec.animations.values()))
+        by_job = {jp.job.job_id: jp.job.output for jp in plan.jobs}
+        paths = [self.project.output_dir / by_job.get(f"{spec.id}#{f}", "") for f in anim.frames]
+        hashes = [self._hash(p) if p.is_file() else None for p in paths]
+        if None in hashes:
+            return None
+        key = bytes_hash(json.dumps([hashes, anim.fps, anim.loop]).encode())
+        if key not in made:
+            data = self.animated.get(key)
+            if data is None:
+                from ..review.animated import animated_webp
+
+                data = animated_webp(paths, anim.fps, anim.loop)
+            made[key] = data
+        return f"/anim/{key}"
 
     def _output(self, rel: str) -> dict[str, Any]:
         path = self.project.output_dir / rel
