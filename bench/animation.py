@@ -4,6 +4,8 @@ of the same size, in one process.
 * poses: one ControlNet job per frame (``animations.walk = { poses = … }``), wall time per
   frame ÷ one plain txt2img (target <= 1.1), and ÷ one ControlNet job of a view with a pose
   (what the ControlNet itself costs: a frame should add nothing to it);
+* poses batched (``--batch N``, ``[models.m] batch = N``): the frames N per ControlNet call,
+  each from its own pose, wall time per frame ÷ one plain txt2img;
 * motion: all frames in one AnimateDiff call on the tiny motion adapter (``motion = …``),
   wall time per frame ÷ one plain txt2img (reported);
 * the largest frame-to-frame anchor jitter (last → first included) of the pose frames after
@@ -13,6 +15,7 @@ Jobs come from the real planner (manifest → specs → jobs with inputs); gener
 through the generator (``DiffusersGenerator.generate``), median of --repeat runs.
 
     .venv/bin/python bench/animation.py [--size 64] [--frames 8] [--steps 4] [--repeat 3]
+                                        [--batch 4]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=4, help="pose frames per call (1: skip)")
     args = ap.parse_args()
 
     import numpy as np
@@ -112,6 +116,27 @@ def main() -> None:
                                for _ in range(args.repeat)) / args.frames
     motion_s = statistics.median(timed(motion_all) for _ in range(args.repeat)) / args.frames
 
+    batched_s = None
+    if args.batch > 1:  # the same frames planned with [models.m] batch = N
+        config = root / "assetforge.toml"
+        config.write_text(config.read_text().replace(
+            'source = "builtin:tiny-sd15"\n', f'source = "builtin:tiny-sd15"\nbatch = '
+            f'{args.batch}\n', 1))
+        bproject = load_project(root)
+        bplan = make_plan(bproject, load_plugins(bproject), load_specs(bproject, plugins))
+        bjobs = {jp.job.job_id: jp for jp in bplan.jobs()}
+        bposes = [bjobs[f"walker#walk/{k}"] for k in range(args.frames)]
+        gen.identify(bproject.models["m"], bproject)
+
+        def batched() -> None:
+            for i in range(0, len(bposes), args.batch):
+                group = bposes[i:i + args.batch]
+                gen.generate_batch(pipe, [jp.job for jp in group], [GenerationContext(
+                    bproject, jp.job, jp.recipe or {}, pipe, gen.name) for jp in group])
+
+        batched()  # warm-up
+        batched_s = statistics.median(timed(batched) for _ in range(args.repeat)) / args.frames
+
     frames = [generate(j) for j in poses]
     cut = [Image.fromarray(key_cutout(f, 32, 1, False).rgba, "RGBA") for f in frames]
     aligned = [anchor(np.asarray(align(c)[0])[..., 3]) for c in cut]
@@ -122,6 +147,9 @@ def main() -> None:
     print(f"controlnet view (1 pose)    {view_s:8.4f} s  {view_s / plain_s:.2f} x plain")
     print(f"poses, per frame (1 job)    {pose_s:8.4f} s  {pose_s / plain_s:.2f} x plain "
           f"(target <= 1.1), {pose_s / view_s:.2f} x a controlnet view")
+    if batched_s is not None:
+        print(f"poses, per frame (batch {args.batch})  {batched_s:8.4f} s  "
+              f"{batched_s / plain_s:.2f} x plain (target <= 1.1)")
     print(f"motion, per frame (1 call)  {motion_s:8.4f} s  {motion_s / plain_s:.2f} x plain")
     if all(a is not None for a in aligned):
         print(f"anchor jitter, aligned      {jitter(aligned, closed=True):8.3f} px  "
