@@ -113,7 +113,6 @@ def render_group(builder: Builder, group: list[JobPlan]) -> list[Rendered]:
     processed, checked, encoded) on its own. Nothing is written."""
     from .executors import Rendered
     from .outputs import a1111_parameters
-    from .plan import output_abspath
 
     started = time.perf_counter()
     gen, model, project = group[0].generator, group[0].model, builder.project
@@ -122,7 +121,7 @@ def render_group(builder: Builder, group: list[JobPlan]) -> list[Rendered]:
     out: dict[str, Rendered] = {}
     for jp in group:
         try:
-            output_abspath(project, jp.job)  # an output outside the project fails alone
+            builder.checked_output(jp)  # an output outside the project fails alone
             ready.append(jp)
         except UserError as e:
             out[jp.job.job_id] = _failed(jp, e, gen, "?", {}, 0.0)

@@ -124,6 +124,9 @@ class Builder:
         # transaction after one sync of their files (``_flush_records``).
         self._pending: list[tuple[Path | None, dict[str, Any]]] = []
         self._pending_since = 0.0
+        # (job id, output) -> its checked absolute path, resolved once per build for the
+        # checks before rendering; the write resolves it again (a link made meanwhile).
+        self._checked: dict[tuple[str, str], Path] = {}
 
     @property
     def objects(self) -> ObjectStore:
@@ -221,6 +224,7 @@ class Builder:
         if dry_run:
             return BuildResult(plan, [AssetResult(a.id, a.status, a.reason, a.outputs)
                                       for a in plan.assets], dry_run=True)
+        self._checked = {}
         done: dict[str, str | None] = {}  # job id → error (None when built or restored)
         restored: set[str] = set()
         reported: set[str] = set()  # plan errors already recorded
@@ -241,7 +245,7 @@ class Builder:
                 if not todo and not errors:
                     break
                 for jp in todo:  # a link out of output_dir: refused before anything is written
-                    output_abspath(self.project, jp.job)
+                    self.checked_output(jp)
                 if build_id is None:
                     if any(not jp.restore_from for jp in todo):
                         self._choose_executor()  # a wrong name fails before anything is written
@@ -529,6 +533,15 @@ class Builder:
         except OSError as e:
             metrics["object_store_error"] = f"{type(e).__name__}: {e}"
 
+    def checked_output(self, jp: JobPlan) -> Path:
+        """``output_abspath`` of ``jp`` (raises for an output that leads out of the project),
+        resolved once per build: the checks before rendering share it."""
+        key = (jp.job.job_id, jp.job.output)
+        path = self._checked.get(key)
+        if path is None:
+            path = self._checked[key] = output_abspath(self.project, jp.job)
+        return path
+
     def render_result(self, jp: JobPlan) -> Rendered:
         """Render one job (nothing written): what every executor returns per job."""
         from .executors import Rendered
@@ -538,7 +551,7 @@ class Builder:
         attempt = _Attempt()
         data, error, plugin = None, None, None
         try:
-            output_abspath(self.project, jp.job)  # an output outside the project fails first
+            self.checked_output(jp)  # an output outside the project fails first
             data = self.render(jp, attempt)
         except (UserError, PluginError) as e:
             error, plugin = str(e), getattr(e, "plugin", None)

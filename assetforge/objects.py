@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,14 +30,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .hashing import ALGO, bytes_hash
+from .tmpfiles import create_temp
 
 if TYPE_CHECKING:
     pass
 
-# Files are written readable by the group/others the umask allows (mkstemp makes them 0600),
-# so a store on a team share can be read by every member.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 TMP_MAX_AGE_S = 24 * 3600  # gc removes temp files older than this (writers that died)
 
 
@@ -200,19 +196,20 @@ class ObjectStore:
 
     # -- writing -----------------------------------------------------------------------------
     def _write(self, path: Path, data: bytes) -> None:
-        tmpdir = self.root / "tmp"
-        tmpdir.mkdir(parents=True, exist_ok=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        prefix = f"{platform.node()}-{os.getpid()}-"
-        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=tmpdir)
+        # Created with mode 0666 less the umask (group/others read as the umask allows); the
+        # folders are made only when missing (no mkdir per write).
+        fd, tmp = create_temp(self.root / "tmp", f"{platform.node()}-", "")
         try:
             # No fsync: every read re-hashes the bytes and a ref names a hash, so an object or
             # ref that a power loss left short is a miss, never a wrong restore. The output
             # itself is fsynced before its record (outputs.write_atomic).
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-            os.chmod(tmp, 0o666 & ~_UMASK)
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .embedded import RECIPE_CHUNK, read_embedded
 from .hashing import bytes_hash, canonical_json, untag
+from .tmpfiles import create_temp
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -73,23 +73,21 @@ def write_atomic(path: Path, data: bytes, digest: str | None = None,
     see the old file or the new one, never a partial one. ``digest``: ``bytes_hash(data)``
     when the caller has it already (hashed once per output). ``sync=False``: no fsync here;
     the caller makes the file durable (``sync_files``) before it records it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     # A short prefix: the temp name must fit where the final name (up to NAME_MAX) fits.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:32]}.", suffix=".tmp", dir=path.parent)
+    # Created with the user's mode (0666 less the umask) and the folder made only if missing.
+    fd, tmp = create_temp(path.parent, f".{path.name[:32]}.")
     try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
             if sync:
-                f.flush()
                 os.fsync(f.fileno())
+            st = os.fstat(f.fileno())  # a rename keeps size and mtime: no stat of the path
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    st = os.stat(path)
     return Written(path, digest or bytes_hash(data), st.st_size, st.st_mtime_ns)
 
 

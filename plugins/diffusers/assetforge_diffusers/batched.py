@@ -21,7 +21,7 @@ from PIL import Image
 from assetforge.api import Job, Project
 
 from . import conditions
-from .pipeline import denoiser, family_of, latent_shape, use_scheduler
+from .pipeline import denoiser_dtype, family_of, latent_shape, use_scheduler
 
 
 def run(pipe: Any, jobs: list[Job], size: int, at: int = 0, project: Project | None = None
@@ -59,7 +59,7 @@ def _call(pipe: Any, padded: list[Job], project: Project | None) -> list[Image.I
         prompt=[j.prompt for j in padded], negative_prompt=negative,
         width=first.width, height=first.height, num_inference_steps=first.steps,
         guidance_scale=first.guidance, num_images_per_prompt=1,
-        latents=noise.to(dtype=denoiser(pipe).dtype),
+        latents=noise.to(dtype=denoiser_dtype(pipe)),
         generator=gens if len(gens) > 1 else gens[0], output_type="pil", **extra,
     )
     return list(result.images)

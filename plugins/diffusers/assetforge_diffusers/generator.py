@@ -408,7 +408,7 @@ class DiffusersGenerator:
             from . import variants
 
             image = variants.run(loaded, job, cond, ctx.project)
-        ctx.metrics.setdefault("dtype", str(pipeline.denoiser(loaded).dtype).removeprefix(
+        ctx.metrics.setdefault("dtype", str(pipeline.denoiser_dtype(loaded)).removeprefix(
             "torch."))
         ctx.metrics.setdefault("scheduler_class", type(loaded.scheduler).__name__)
         self._record(loaded, ctx)
@@ -436,13 +436,13 @@ class DiffusersGenerator:
                        ctxs: list[GenerationContext]) -> list[Image.Image | BaseException]:
         """Jobs of one shape in calls of exactly the recipe's batch size (see batched.py)."""
         from . import batched
-        from .pipeline import denoiser
+        from .pipeline import denoiser_dtype
 
         size = self.batch_size(jobs[0], ctxs[0].recipe)
         at = ctxs[0].metrics.get("batch_index", 0) if len(jobs) == 1 else 0
         placed = batched.run(loaded, jobs, size, at if isinstance(at, int) else 0,
                              ctxs[0].project)
-        dtype = str(denoiser(loaded).dtype).removeprefix("torch.")
+        dtype = str(denoiser_dtype(loaded)).removeprefix("torch.")
         for ctx, (_image, index) in zip(ctxs, placed, strict=True):
             ctx.metrics.setdefault("dtype", dtype)
             ctx.metrics.setdefault("scheduler_class", type(loaded.scheduler).__name__)

@@ -146,6 +146,23 @@ def denoiser(pipe: Any) -> Any:
     return pipe.transformer if getattr(pipe, "unet", None) is None else pipe.unet
 
 
+# model -> (its first parameter's dtype, its compute dtype)
+_DTYPES: weakref.WeakKeyDictionary[Any, tuple[Any, torch.dtype]] = weakref.WeakKeyDictionary()
+
+
+def denoiser_dtype(pipe: Any) -> torch.dtype:
+    """``denoiser(pipe).dtype``, remembered per model: diffusers finds it by walking every
+    submodule for casting hooks (2-4 ms, twice a job). Recomputed when the first parameter's
+    dtype changes (a later ``pipe.to(dtype=...)``); casting hooks are set at load time."""
+    model = denoiser(pipe)
+    first = next(model.parameters(), None)
+    stamp = first.dtype if first is not None else None
+    known = _DTYPES.get(model)
+    if known is None or known[0] != stamp:
+        known = _DTYPES[model] = (stamp, model.dtype)
+    return known[1]
+
+
 def latent_shape(pipe: Any, job: Job) -> tuple[int, int, int, int]:
     scale = pipe.vae_scale_factor
     model = denoiser(pipe)
@@ -179,7 +196,7 @@ def run(pipe: Any, job: Job, latents: torch.Tensor | None = None) -> Image.Image
         if tuple(latents.shape) != shape:
             raise ValueError(f"latents of shape {tuple(latents.shape)}, expected {shape}")
         noise = latents
-    dtype = denoiser(pipe).dtype
+    dtype = denoiser_dtype(pipe)
     out = pipe(
         prompt=job.prompt, negative_prompt=job.negative_prompt or None,
         width=job.width, height=job.height, num_inference_steps=job.steps,
