@@ -29,6 +29,7 @@ from .outputs import a1111_parameters, png_bytes, write_atomic
 from .plan import JobPlan, Plan, make_plan, output_abspath
 from .plugins import Plugins, load_plugins
 from .project import Project, load_project
+from .recorder import Recorder
 from .results import AssetResult, BuildResult, asset_result, merge_results
 from .steps import build_step, derived_png, file_image, run_step
 
@@ -40,10 +41,6 @@ Progress = Callable[[int, int, str], None]
 RESTORE_BATCH = 500  # restored rows per transaction: a kill re-restores at most this many
 RESTORE_THREADS = 8  # restores are file I/O (read, write, fsync, rename): overlap the waits
 REMOTE_FETCH = 200  # objects fetched from a remote store per round of concurrent requests
-# Generated outputs are recorded in batches (one sync, one transaction) of at most this many,
-# or at least this often: a kill re-adopts at most one batch from the files.
-RECORD_BATCH = 64
-RECORD_EVERY_S = 2.0
 
 
 class ModelCache:
@@ -120,10 +117,9 @@ class Builder:
         self._inputs: frozenset[Path] | None = None  # of the last plan (watch)
         self._graph: Any = None
         self._objects: tuple[Any, Any] | None = None
-        # Rendered outputs written but not yet recorded: (path or None, row). Recorded in one
-        # transaction after one sync of their files (``_flush_records``).
-        self._pending: list[tuple[Path | None, dict[str, Any]]] = []
-        self._pending_since = 0.0
+        # Rendered outputs written but not yet recorded: committed in batches, each after one
+        # sync of its files (in the background, while the next images are generated).
+        self._recorder = Recorder(lambda: self.store)
         # (job id, output) -> its checked absolute path, resolved once per build for the
         # checks before rendering; the write resolves it again (a link made meanwhile).
         self._checked: dict[tuple[str, str], Path] = {}
@@ -342,9 +338,6 @@ class Builder:
             for n, rendered in enumerate(results, start + 1):
                 jp = by_id.pop(rendered.job_id)  # a KeyError: an executor returned a job twice
                 done[rendered.job_id] = self._record_rendered(jp, rendered, build_id)
-                if (len(self._pending) >= RECORD_BATCH
-                        or time.perf_counter() - self._pending_since >= RECORD_EVERY_S):
-                    self._flush_records()
                 if progress:
                     progress(n, total, rendered.job_id)
                 if fail_fast and done[rendered.job_id]:
@@ -355,7 +348,7 @@ class Builder:
             close = getattr(results, "close", None)
             if close is not None:
                 close()  # cancels what is still running (a generator's finally)
-            self._flush_records()  # also when interrupted: finished outputs are recorded
+            self._recorder.flush(wait=True)  # also when interrupted: finished outputs recorded
         return False
 
     # -- records -----------------------------------------------------------------------------
@@ -410,7 +403,7 @@ class Builder:
             return []
         from concurrent.futures import ThreadPoolExecutor
 
-        from .outputs import Written
+        from .outputs import Written, sync_files
         from .records import origin_records
 
         objects = self.objects
@@ -424,7 +417,8 @@ class Builder:
                 data = objects.get(jp.restore_from or "")  # re-hashed: never restores damage
             if data is None:
                 return jp, None, 0.0
-            written = write_atomic(output_abspath(self.project, jp.job), data)
+            # Made durable with the rest of its batch (one sync) before its record is committed.
+            written = write_atomic(output_abspath(self.project, jp.job), data, sync=False)
             return jp, written, time.perf_counter() - started
 
         def batches() -> Iterator[tuple[JobPlan, Written | None, float]]:
@@ -450,10 +444,19 @@ class Builder:
 
         fallback: list[JobPlan] = []
         rows: list[dict[str, Any]] = []
+        paths: list[Path] = []
+
+        def commit() -> None:
+            sync_files(paths)  # a record only for a file that is whole on disk
+            self.store.insert_generations(rows)
+            rows.clear()
+            paths.clear()
+
         for jp, written, took in batches():
             if written is None:
                 fallback.append(jp)
                 continue
+            paths.append(written.path)
             origin = origins.get(jp.restore_from or "")
             rows.append(self._row_fields(jp, build_id) | dict(
                 status="restored", output_hash=written.hash, output_size=written.size,
@@ -466,9 +469,8 @@ class Builder:
             done[jp.job.job_id] = None
             restored.add(jp.job.job_id)
             if len(rows) >= RESTORE_BATCH:
-                self.store.insert_generations(rows)
-                rows = []
-        self.store.insert_generations(rows)
+                commit()
+        commit()
         return fallback
 
     # -- one job -----------------------------------------------------------------------------
@@ -588,23 +590,8 @@ class Builder:
                    environment_json=json.dumps(rendered.environment, sort_keys=True),
                    metrics_json=(json.dumps(rendered.metrics, sort_keys=True)
                                  if rendered.metrics else None))
-        if not self._pending:
-            self._pending_since = time.perf_counter()
-        self._pending.append((path, row))
+        self._recorder.add(path, row)  # recorded once the file is durable (recorder.py)
         return error
-
-    def _flush_records(self) -> None:
-        """Record the pending outputs: first their files are made durable (one sync), then
-        their rows are committed in one transaction. A kill before the commit leaves files
-        without records (the next build adopts them by the recipe they carry), never a record
-        of a file that is not whole on disk. Plain inserts of the columns: no ORM objects."""
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, []
-        from .outputs import sync_files
-
-        sync_files([p for p, _row in pending if p is not None])
-        self.store.insert_generations([row for _p, row in pending])
 
     def enter_generation_contexts(self, stack: ExitStack, ctx: GenerationContext) -> None:
         """Enter every plugin's generation context for ``ctx`` on ``stack`` (a plugin that
