@@ -120,8 +120,8 @@ class Builder:
         # Rendered outputs written but not yet recorded: committed in batches, each after one
         # sync of its files (in the background, while the next images are generated).
         self._recorder = Recorder(lambda: self.store)
-        # (job id, output) -> its checked absolute path, resolved once per build for the
-        # checks before rendering; the write resolves it again (a link made meanwhile).
+        # (job id, output) -> its checked absolute path: resolved once per build (the check
+        # before anything is written), then used by the render and the write.
         self._checked: dict[tuple[str, str], Path] = {}
 
     @property
@@ -418,7 +418,7 @@ class Builder:
             if data is None:
                 return jp, None, 0.0
             # Made durable with the rest of its batch (one sync) before its record is committed.
-            written = write_atomic(output_abspath(self.project, jp.job), data, sync=False)
+            written = write_atomic(self.checked_output(jp), data, sync=False)
             return jp, written, time.perf_counter() - started
 
         def batches() -> Iterator[tuple[JobPlan, Written | None, float]]:
@@ -537,7 +537,7 @@ class Builder:
 
     def checked_output(self, jp: JobPlan) -> Path:
         """``output_abspath`` of ``jp`` (raises for an output that leads out of the project),
-        resolved once per build: the checks before rendering share it."""
+        resolved once per build (``realpath`` is a system call per folder of the path)."""
         key = (jp.job.job_id, jp.job.output)
         path = self._checked.get(key)
         if path is None:
@@ -573,7 +573,7 @@ class Builder:
         path = None
         if rendered.data is not None:
             try:
-                path = output_abspath(self.project, jp.job)
+                path = self.checked_output(jp)
                 digest = bytes_hash(rendered.data)  # once: for the store and the record
                 self._keep(jp, rendered.data, rendered.metrics, digest)
                 # Renamed into place whole (a kill leaves the old file or this one); made
