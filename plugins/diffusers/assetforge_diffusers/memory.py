@@ -19,12 +19,14 @@
 
 Recipe or record: a setting that changes the bytes is in the recipe, the others are recorded
 with each generation (``record``). Measured on CPU (tests/test_diffusers_memory.py):
-``vae_tiling`` and ``layerwise_fp8`` change pixels; ``vae_slicing`` does not (bit for bit, also
-in batches); a batch changes pixels against single calls (see ``batched.py``), so
-``batch_size`` is in the recipe. ``quantize`` changes the weights themselves and ``compile``
-(inductor fuses and reorders float operations, no bitwise promise against eager) may change
-pixels: both in the recipe. Offload only moves weights between devices: recorded (diffusers
-runs the same kernels on the same device); it needs an accelerator and cannot be measured here.
+``vae_tiling`` and ``layerwise_fp8`` change pixels; a batch changes pixels against single calls
+(see ``batched.py``), so ``batch_size`` is in the recipe. ``vae_slicing`` is a no-op for one image
+and gave the same bits in a batch of 2 on some CPUs but not on others (an AVX-512 Xeon: the
+VAE's kernels differ by batch shape): in the recipe when ``batch`` > 1, recorded otherwise.
+``quantize`` changes the weights themselves and ``compile`` (inductor fuses and reorders float
+operations, no bitwise promise against eager) may change pixels: both in the recipe. Offload only
+moves weights between devices: recorded (diffusers runs the same kernels on the same device); it
+needs an accelerator and cannot be measured here.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class Settings:
         out: dict[str, Any] = {"batch_size": self.batch}
         if self.vae_tiling:
             out["vae_tiling"] = True
+        if self.vae_slicing and self.batch > 1:  # decoding one image at a time: other kernels
+            out["vae_slicing"] = True
         if self.layerwise_fp8:
             out["layerwise_fp8"] = "float8_e4m3fn"
         if self.quantize:
