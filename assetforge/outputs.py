@@ -59,9 +59,9 @@ def png_bytes(image: Image.Image, parameters: str, recipe: dict[str, Any], key: 
     return buf.getvalue()
 
 
-# The mode a new file of this user gets (0666 less the umask): ``mkstemp`` makes 0600, and an
-# output should be as readable as any other file the user creates. Read once, at import:
-# reading the umask means setting it, which must not race the restore threads' writes.
+# The mode every output gets (``tmpfiles.create_temp``: 0666 less the umask, as any file the
+# user creates; mkstemp would make 0600). Read once, at import: reading the umask means
+# setting it, which must not race the restore threads' writes.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
