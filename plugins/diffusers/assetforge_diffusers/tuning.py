@@ -79,7 +79,9 @@ def _compile(pipe: Any, model: Any) -> None:
     whole denoiser; LoRA hot-swapping is enabled first so style switches do not recompile."""
     hotswap = getattr(pipe, "enable_lora_hotswap", None)
     if hotswap is not None:
-        hotswap(target_rank=LORA_HOTSWAP_RANK)
+        # "ignore": compilation is lazy (at the first image), so preparing the first adapter
+        # after compile() is still before compiling; a whole-model compile would raise here.
+        hotswap(target_rank=LORA_HOTSWAP_RANK, check_compiled="ignore")
     if getattr(model, "_repeated_blocks", None):
         model.compile_repeated_blocks(fullgraph=True)
     else:

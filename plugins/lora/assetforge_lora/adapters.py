@@ -1,5 +1,16 @@
 """LoRA adapters on a diffusers pipeline: load each file once, weight it per job, disable after.
 
+On a compiled denoiser (the generator's ``compile = true``) LoRA switches hot-swap instead:
+torch.compile guards on the module structure, so a new adapter or another active set would
+recompile it (seconds on a GPU, tens on a CPU). There, the files a job uses go into fixed
+adapter slots ``af_slot<i>`` in a fixed order (sorted by content hash, so an image does not
+depend on which jobs ran before), each loaded over the slot's previous file with
+``load_lora_weights(hotswap=True)`` (the generator called ``enable_lora_hotswap`` first: ranks
+are padded and scales are tensors); every slot stays active and a slot a job leaves unused gets
+scale 0 (adds exact zeros). Only a new slot changes the structure (one recompile); so does a
+file that cannot hot-swap (text-encoder weights, other target layers), loaded afresh into its
+slot. Each generation records both counts (``lora_hotswaps``, ``lora_slot_loads``).
+
 Bookkeeping lives in a ``WeakKeyDictionary`` keyed by the pipeline object, so it dies with the
 pipeline and never leaks between projects or builds. Adapter names derive from the file's
 content hash: two styles sharing one file share one adapter. torch/diffusers/peft are imported
@@ -47,6 +58,14 @@ class AdapterManager:
     loads: int = 0  # load_lora_weights calls: a switch back to a loaded style adds none
     evictions: int = 0
     _layers: list[Any] | None = None  # the pipeline's peft LoRA layers; None: re-scan
+    # Hot-swap mode (a compiled denoiser; None: not decided yet): the adapter name of the file
+    # in each slot, each slot's per-layer scale at weight 1, the rank slots are padded to.
+    hotswap: bool | None = None
+    slots: list[str] = field(default_factory=list)
+    _unit: dict[str, list[tuple[Any, float]]] = field(default_factory=dict)
+    target_rank: int | None = None
+    swaps: int = 0  # files hot-swapped into a slot
+    fresh: int = 0  # files loaded afresh into a slot (a new slot, or one that could not swap)
 
     def activate(self, pipe: Any, wanted: list[Wanted], *, allow_pickle: bool, model: str,
                  max_loaded: int = DEFAULT_MAX_LOADED) -> dict[str, Any]:
@@ -57,6 +76,13 @@ class AdapterManager:
         for w in wanted:  # one file in two styles: LoRA deltas are linear, so weights add
             weights[w.name] = weights.get(w.name, 0.0) + w.weight
             paths[w.name] = w.path
+        if self.hotswap is None:
+            self.hotswap = compiled(pipe)
+            self.target_rank = (getattr(denoiser_of(pipe), "_prepare_lora_hotswap_kwargs", None)
+                                or {}).get("target_rank")
+        if self.hotswap:
+            return self._activate_slots(pipe, weights, paths, allow_pickle=allow_pickle,
+                                        model=model)
         t0 = time.perf_counter()
         new = 0
         for name, path in paths.items():
@@ -72,15 +98,81 @@ class AdapterManager:
 
     def deactivate(self, pipe: Any) -> None:
         """Switch every adapter off: the next job sees the base model, byte for byte."""
-        if self.loaded:
+        if self.slots:
+            self._scale_slots(pipe, {})
+        elif self.loaded:
             self._switch(pipe, {})
 
     def unload_all(self, pipe: Any) -> None:
         """Remove every adapter and restore the original layers."""
-        if self.loaded:
+        if self.loaded or self.slots:
             pipe.unload_lora_weights()
             self.loaded.clear()
+            self.slots.clear()
+            self._unit.clear()
             self._layers = None
+
+    # -- hot-swap mode (a compiled denoiser) -------------------------------------------------
+    def _activate_slots(self, pipe: Any, weights: dict[str, float], paths: dict[str, Path], *,
+                        allow_pickle: bool, model: str) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        swaps, fresh = self.swaps, self.fresh
+        order = sorted(paths)  # slot i holds the i-th file by hash, whatever ran before
+        for i, name in enumerate(order):
+            if i < len(self.slots) and self.slots[i] == name:
+                continue
+            slot = f"af_slot{i}"
+            if i < len(self.slots):
+                try:
+                    self._load(pipe, slot, paths[name], allow_pickle=allow_pickle, model=model,
+                               hotswap=True)
+                    self.swaps += 1
+                except UserError:
+                    raise
+                except Exception:  # noqa: BLE001 - diffusers/peft cannot swap this file in
+                    _discard(pipe, slot)
+                    self._load_slot(pipe, slot, paths[name], allow_pickle, model)
+                self.slots[i] = name
+            else:
+                self._load_slot(pipe, slot, paths[name], allow_pickle, model)
+                self.slots.append(name)
+            self._unit[slot] = [(layer, float(layer.scaling[slot]))
+                                for layer in lora_layers(pipe) if slot in layer.scaling]
+        self._scale_slots(pipe, {f"af_slot{i}": weights[name] for i, name in enumerate(order)})
+        return {"lora_hotswaps": self.swaps - swaps, "lora_slot_loads": self.fresh - fresh,
+                "lora_activate_s": round(time.perf_counter() - t0, 4),
+                "lora_adapters": {paths[n].name: weights[n] for n in weights}}
+
+    def _load_slot(self, pipe: Any, slot: str, path: Path, allow_pickle: bool,
+                   model: str) -> None:
+        """A file loaded afresh into ``slot``: new layers, so a compiled denoiser that already
+        ran recompiles once at its next call."""
+        # diffusers prepares the first adapter itself (enable_lora_hotswap), then forgets it
+        by_diffusers = getattr(denoiser_of(pipe), "_prepare_lora_hotswap_kwargs", None)
+        self._load(pipe, slot, path, allow_pickle=allow_pickle, model=model)
+        if by_diffusers is None:
+            _prepare_slot(pipe, self.target_rank)
+        self.fresh += 1
+
+    def _scale_slots(self, pipe: Any, weights: dict[str, float]) -> None:
+        """Every slot active (a fixed active set: no recompile), each at its weight or 0."""
+        import torch
+
+        if self._layers is None:
+            self._layers = lora_layers(pipe)
+            active = [f"af_slot{i}" for i in range(len(self.slots))]
+            for layer in self._layers:
+                if layer.disable_adapters:
+                    layer.enable_adapters(True)
+                layer.set_adapter(active)
+        for slot, unit in self._unit.items():
+            weight = weights.get(slot, 0.0)
+            for layer, scale in unit:
+                current = layer.scaling[slot]
+                if isinstance(current, torch.Tensor):
+                    current.fill_(scale * weight)  # in place: the compiled graph reads it
+                else:
+                    layer.scaling[slot] = scale * weight
 
     def _switch(self, pipe: Any, weights: dict[str, float]) -> None:
         """Make exactly ``weights``' adapters active, each at its weight (none: base model).
@@ -109,14 +201,17 @@ class AdapterManager:
             self.evictions += 1
             self._layers = None
 
-    def _load(self, pipe: Any, name: str, path: Path, *, allow_pickle: bool, model: str) -> None:
+    def _load(self, pipe: Any, name: str, path: Path, *, allow_pickle: bool, model: str,
+              hotswap: bool = False) -> None:
         source, kwargs = _read(path, allow_pickle)
         self.loads += 1
         self._layers = None  # a load wraps layers, even one that fails
         try:
             with _quiet():
-                pipe.load_lora_weights(source, adapter_name=name, **kwargs)
+                pipe.load_lora_weights(source, adapter_name=name, hotswap=hotswap, **kwargs)
         except Exception as e:  # noqa: BLE001 - any loader failure is a bad file for this model
+            if hotswap:
+                raise  # the caller loads it afresh
             _discard(pipe, name)
             raise _error(path, f"cannot load into model {model!r} ({type(pipe).__name__}): "
                          f"{_first_line(e)}; wrong base model family or unknown LoRA format?"
@@ -156,6 +251,26 @@ def lora_layers(pipe: Any) -> list[Any]:
         if model is not None and hasattr(model, "modules"):
             out += [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
     return out
+
+
+def denoiser_of(pipe: Any) -> Any:
+    return getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+
+
+def compiled(pipe: Any) -> bool:
+    """Whether the pipeline's denoiser (or any of its blocks) was torch.compiled."""
+    model = denoiser_of(pipe)
+    return model is not None and any(getattr(m, "_compiled_call_impl", None) is not None
+                                     for m in model.modules())
+
+
+def _prepare_slot(pipe: Any, target_rank: int | None) -> None:
+    """Pad a new slot to the hot-swap rank and make its scales tensors, as diffusers does for
+    the first adapter (``enable_lora_hotswap``); the text encoders are not compiled."""
+    from peft.utils.hotswap import prepare_model_for_compiled_hotswap
+
+    prepare_model_for_compiled_hotswap(denoiser_of(pipe), target_rank=target_rank,
+                                       check_compiled="ignore")
 
 
 def count_modules(pipe: Any, name: str) -> int:
