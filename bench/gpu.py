@@ -8,12 +8,14 @@ seeded random weights and saved as a diffusers folder. It prints:
 * images/s of ``assetforge build`` (the engine in this process, model loaded first) with
   ``batch = 1`` and ``batch = 4``, and the ratio to raw diffusers;
 * peak VRAM and images/s per memory mode (``fast``, ``balanced``, ``low``);
-* ``compile = true`` against eager: first-call (compile) time and steady images/s.
+* ``compile = true`` against eager: first-call (compile) time and steady images/s;
+* ``compile = true`` with two LoRA style packs alternating image by image: images/s and the
+  graphs dynamo compiled after the first image of each style (0: the styles hot-swapped).
 
 Each section is skipped once the time budget (``--budget``, 420 s) is spent, saying so. On a
 machine without CUDA it says so and exits 0. ``--smoke`` runs every section on the CPU with the
-tiny model, 64 px, 2 steps, skipping what needs CUDA (offload, peak VRAM, compile): a check that
-the script itself works, not a measurement.
+tiny model, 64 px, 2 steps, skipping what needs CUDA (offload, peak VRAM): a check that the
+script itself works, not a measurement.
 
     .venv/bin/python bench/gpu.py [--images 8] [--steps 20] [--size 512] [--budget 420] [--smoke]
 """
@@ -142,14 +144,33 @@ def project(root: Path, folder: Path, args: argparse.Namespace, device: str,
     return root
 
 
-def assetforge_build(root: Path, device: str) -> tuple[float, float, float]:
+def style_project(root: Path, folder: Path, args: argparse.Namespace, device: str) -> Path:
+    """``compile = true`` and two LoRA style packs (random rank-8 LoRAs for this model), the
+    images alternating between them."""
+    from assetforge_lora.testing import save_peft_lora
+
+    project(root, folder, args, device, "compile = true")
+    for i, style in enumerate(("ink", "moss")):
+        pack = root / "styles" / style
+        lora = save_peft_lora(folder, pack / f"{style}.safetensors", seed=i + 1, rank=8)
+        (pack / "style.toml").write_text(f'family = "sd15"\n\n[[lora]]\nfile = "{lora.name}"\n')
+    (root / "manifests" / "t.toml").write_text("".join(
+        f'[texture.t{i}]\nprompt = "{p}"\nseed = {i}\nstyle = "{("ink", "moss")[i % 2]}"\n\n'
+        for i, p in enumerate(prompts(args.images))))
+    return root
+
+
+def assetforge_build(root: Path, device: str, plugins: str = "diffusers",
+                     per_image: list[float] | None = None) -> tuple[float, float, float]:
     """(images/s of one build, seconds of its first image, peak VRAM GiB); model loaded
-    first, outside the timing, as a build of many assets amortises it."""
+    first, outside the timing, as a build of many assets amortises it. ``per_image``: gets
+    dynamo's count of compiled graphs after each image."""
     import torch
 
     from assetforge.engine import Builder
     from assetforge.project import load_project
 
+    os.environ["ASSETFORGE_PLUGINS"] = plugins
     builder = Builder(load_project(root))
     try:
         plan = builder.plan()
@@ -161,8 +182,15 @@ def assetforge_build(root: Path, device: str) -> tuple[float, float, float]:
             torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
         first = [0.0]
-        result = builder.build(progress=lambda i, n, _id: first.__setitem__(
-            0, first[0] or (time.perf_counter() - started if i == 1 else 0.0)))
+
+        def progress(i: int, _n: int, job_id: str) -> None:
+            first[0] = first[0] or (time.perf_counter() - started if i == 1 else 0.0)
+            if per_image is not None and job_id:
+                from torch._dynamo.utils import counters
+
+                per_image.append(counters["stats"]["unique_graphs"])
+
+        result = builder.build(progress=progress)
         sync(device)
         took = time.perf_counter() - started
         peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else 0.0
@@ -232,7 +260,9 @@ def main() -> int:
                 raw[batch] = raw_diffusers(folder, device, dtype, args, batch)
                 free(device)
                 print(f"raw diffusers      batch {batch}: {raw[batch]:7.2f} img/s")
-        for batch in (1, 4):
+        warm = argparse.Namespace(**{**vars(args), "images": 1, "steps": 1})
+        assetforge_build(project(Path(tmp) / "warm", folder, warm, device, ""), device)
+        for batch in (1, 4):  # after a warm-up build: imports and first-use costs not counted
             if over(f"assetforge build batch {batch}"):
                 continue
             root = project(Path(tmp) / f"b{batch}", folder, args, device, f"batch = {batch}")
@@ -250,9 +280,6 @@ def main() -> int:
             ips, _first, peak = assetforge_build(root, device)
             print(f"memory = {mode!r:<10}: {ips:7.2f} img/s, peak VRAM {peak:.2f} GiB")
         for compiled in (False, True):
-            if args.smoke and compiled:
-                print("compile = true: skipped in --smoke (inductor on 2 CPU cores takes minutes)")
-                continue
             if over(f"compile = {str(compiled).lower()}"):
                 continue
             root = project(Path(tmp) / f"c-{compiled}", folder, args, device,
@@ -260,6 +287,14 @@ def main() -> int:
             ips, first, _peak = assetforge_build(root, device)
             print(f"compile = {str(compiled).lower():<5}: first image {first:6.1f} s "
                   f"(compiles), {ips:7.2f} img/s over the build")
+        if not over("compile = true with LoRA styles"):
+            graphs: list[int] = []
+            root = style_project(Path(tmp) / "styles", folder, args, device)
+            ips, first, _peak = assetforge_build(root, device, "diffusers,lora", graphs)
+            later = graphs[-1] - graphs[1] if len(graphs) > 2 else 0
+            print(f"compile = true, 2 LoRA styles alternating: first image {first:6.1f} s, "
+                  f"{ips:7.2f} img/s; graphs compiled after both styles ran: {later} "
+                  f"(0: hot-swapped)")
     print(f"total {elapsed():.0f} s")
     return 0
 
