@@ -48,6 +48,20 @@ style = "moss"
 prompt = "plain again"
 """
 
+NARROW_FIRST = """\
+[texture.h]
+prompt = "narrow look"
+style = "narrow"
+
+[texture.i]
+prompt = "ink after narrow"
+style = "ink"
+
+[texture.j]
+prompt = "narrow after ink"
+style = "narrow"
+"""
+
 
 @pytest.fixture
 def loras(sd15, tmp_path) -> dict[str, Path]:
@@ -55,7 +69,10 @@ def loras(sd15, tmp_path) -> dict[str, Path]:
 
     return {"ink": testing.save_peft_lora(sd15, tmp_path / "l" / "ink.safetensors", seed=1),
             "moss": testing.save_peft_lora(sd15, tmp_path / "l" / "moss.safetensors", seed=2,
-                                           rank=2, alpha=3.0)}  # another rank: padded
+                                           rank=2, alpha=3.0),  # another rank: padded
+            # other target layers: cannot hot-swap, loaded afresh into its slot
+            "narrow": testing.save_peft_lora(sd15, tmp_path / "l" / "narrow.safetensors",
+                                             seed=3, targets=("to_q",))}
 
 
 def metrics(root) -> dict[str, dict]:
@@ -67,7 +84,8 @@ def metrics(root) -> dict[str, dict]:
 def test_compiled_denoiser_hot_swaps_styles_without_recompiling(make_project, loras,
                                                                 monkeypatch):
     """Switching styles back and forth compiles no new graph once a slot exists (only a job
-    with two LoRA files adds a slot, and with it one recompile); every image is the same
+    with two LoRA files adds a slot, and with it one recompile; a file for other layers cannot
+    swap and is loaded afresh into its slot, also counted); every image is the same
     whatever ran before it: verify --regenerate, in a new pipeline that compiles afresh and
     meets the jobs in another order (b first, before any LoRA is loaded), remakes each byte
     for byte."""
@@ -108,3 +126,26 @@ def test_compiled_denoiser_hot_swaps_styles_without_recompiling(make_project, lo
     assert res.exit_code == 0, res.output
     regenerated = json.loads(res.stdout)["regenerated"]
     assert {r["job_id"]: r["status"] for r in regenerated} == dict.fromkeys("abce", "exact")
+
+
+def test_a_file_for_more_layers_than_its_slot_is_loaded_afresh(make_project, loras,
+                                                               monkeypatch):
+    """A slot holding a LoRA of fewer layers (to_q only) cannot take one of more layers by a
+    swap: that file is loaded afresh into the slot (counted); the other way round swaps (the
+    layers it lacks are zeroed). Each image regenerates byte for byte in another order."""
+    monkeypatch.setenv("ASSETFORGE_PLUGINS", "diffusers,lora")
+    config = BASE_CONFIG.replace('source = "builtin:tiny-sd15"\n',
+                                 'source = "builtin:tiny-sd15"\ncompile = true\n')
+    root = make_project({"manifests/game.toml": NARROW_FIRST}, config=config)
+    add_pack(root, "ink", loras["ink"])
+    add_pack(root, "narrow", loras["narrow"])
+    assert run_cli(root, "build").exit_code == 0
+    m = metrics(root)
+    assert (m["h"]["lora_slot_loads"], m["h"]["lora_hotswaps"]) == (1, 0)
+    assert (m["i"]["lora_slot_loads"], m["i"]["lora_hotswaps"]) == (1, 0)  # more layers
+    assert (m["j"]["lora_slot_loads"], m["j"]["lora_hotswaps"]) == (0, 1)  # fewer: swapped
+
+    res = run_cli(root, "verify", "--regenerate", "--json", "i", "j", "h")
+    assert res.exit_code == 0, res.output
+    regenerated = json.loads(res.stdout)["regenerated"]
+    assert {r["job_id"]: r["status"] for r in regenerated} == dict.fromkeys("hij", "exact")

@@ -8,8 +8,8 @@ depend on which jobs ran before), each loaded over the slot's previous file with
 ``load_lora_weights(hotswap=True)`` (the generator called ``enable_lora_hotswap`` first: ranks
 are padded and scales are tensors); every slot stays active and a slot a job leaves unused gets
 scale 0 (adds exact zeros). Only a new slot changes the structure (one recompile); so does a
-file that cannot hot-swap (text-encoder weights, other target layers), loaded afresh into its
-slot. Each generation records both counts (``lora_hotswaps``, ``lora_slot_loads``).
+file that cannot hot-swap (text-encoder weights, layers its slot lacks), loaded afresh into
+its slot. Each generation records both counts (``lora_hotswaps``, ``lora_slot_loads``).
 
 Bookkeeping lives in a ``WeakKeyDictionary`` keyed by the pipeline object, so it dies with the
 pipeline and never leaks between projects or builds. Adapter names derive from the file's
@@ -131,6 +131,8 @@ class AdapterManager:
                     raise
                 except Exception:  # noqa: BLE001 - diffusers/peft cannot swap this file in
                     _discard(pipe, slot)
+                    self.slots[i] = ""  # empty until the fresh load below succeeds
+                    self._unit.pop(slot, None)
                     self._load_slot(pipe, slot, paths[name], allow_pickle, model)
                 self.slots[i] = name
             else:

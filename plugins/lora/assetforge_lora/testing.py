@@ -25,7 +25,8 @@ ALPHA = 8.0  # != RANK on purpose: the scale alpha/rank must survive each format
 
 
 def lora_tensors(model_dir: Path, seed: int = 0, rank: int = RANK, alpha: float = ALPHA,
-                 strength: float = 0.5) -> tuple[dict[str, Any], Any]:
+                 strength: float = 0.5, targets: tuple[str, ...] = TARGETS
+                 ) -> tuple[dict[str, Any], Any]:
     """peft-format LoRA tensors for the UNet of the diffusers folder ``model_dir``.
 
     Returns (state dict with keys like ``down_blocks.1….to_q.lora_A.weight``, LoraConfig).
@@ -36,7 +37,7 @@ def lora_tensors(model_dir: Path, seed: int = 0, rank: int = RANK, alpha: float 
     from peft.utils import get_peft_model_state_dict
 
     unet = UNet2DConditionModel.from_pretrained(model_dir, subfolder="unet")
-    config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(TARGETS),
+    config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(targets),
                         init_lora_weights=False)
     unet.add_adapter(config)
     gen = torch.Generator("cpu").manual_seed(seed)
