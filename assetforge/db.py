@@ -157,9 +157,10 @@ def create_fresh(path: Path) -> bool:
     schemas identical). False when another writer got there first (then migrate as usual)."""
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
-        # No sync of its own (each costs a few ms on a new file): a power loss before the
-        # first sync can only lose an empty database, and the first build's outputs are synced
-        # (syncfs of their file system) before any record is committed.
+        # No sync of its own (each costs a few ms on a new file). A power loss before these
+        # pages reach the disk can at worst leave a damaged database with no records in it,
+        # which the next open names (``check_database``) and ``repair`` replaces; on the
+        # outputs' file system the first build's syncfs makes it durable before any record.
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("BEGIN IMMEDIATE")
