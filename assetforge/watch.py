@@ -149,18 +149,18 @@ class WatchSet:
         return self.is_manifest(path)
 
     def _matches_input_glob(self, path: Path) -> bool:
-        try:
-            rel = path.relative_to(self.root).as_posix()
-        except ValueError:
-            return False
-        return any(p.match(rel) for p in self.input_patterns)
+        return self._matches(path, self.input_patterns)
 
     def is_manifest(self, path: Path) -> bool:
+        return self._matches(path, self.manifest_patterns)
+
+    def _matches(self, path: Path, patterns: list[re.Pattern[str]]) -> bool:
+        """Whether ``path`` (inside the project) matches one of ``patterns``."""
         try:
             rel = path.relative_to(self.root).as_posix()
         except ValueError:
             return False
-        return any(p.match(rel) for p in self.manifest_patterns)
+        return any(p.match(rel) for p in patterns)
 
     def shown(self, paths: list[Path]) -> list[Path]:
         """The changes worth naming: files, and deleted manifests (not folders or editor

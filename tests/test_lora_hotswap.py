@@ -81,22 +81,36 @@ def metrics(root) -> dict[str, dict]:
             "SELECT asset_id, metrics_json FROM generations ORDER BY id")}
 
 
+def compiled_project(make_project, monkeypatch, manifest: str,
+                     packs: dict[str, tuple[Path, float]]) -> Path:
+    """A project whose model has ``compile = true``, with the style packs ``packs``."""
+    monkeypatch.setenv("ASSETFORGE_PLUGINS", "diffusers,lora")
+    config = BASE_CONFIG.replace('source = "builtin:tiny-sd15"\n',
+                                 'source = "builtin:tiny-sd15"\ncompile = true\n')
+    root = make_project({"manifests/game.toml": manifest}, config=config)
+    for name, (lora, weight) in packs.items():
+        add_pack(root, name, lora, weight=weight)
+    return root
+
+
+def regenerated(root: Path, *ids: str) -> dict[str, str]:
+    """``verify --regenerate IDS``, in this order: each job's status."""
+    res = run_cli(root, "verify", "--regenerate", "--json", *ids)
+    assert res.exit_code == 0, res.output
+    return {r["job_id"]: r["status"] for r in json.loads(res.stdout)["regenerated"]}
+
+
 def test_compiled_denoiser_hot_swaps_styles_without_recompiling(make_project, loras,
                                                                 monkeypatch):
     """Switching styles back and forth compiles no new graph once a slot exists (only a job
-    with two LoRA files adds a slot, and with it one recompile; a file for other layers cannot
-    swap and is loaded afresh into its slot, also counted); every image is the same
+    with two LoRA files adds a slot, and with it one recompile); every image is the same
     whatever ran before it: verify --regenerate, in a new pipeline that compiles afresh and
     meets the jobs in another order (b first, before any LoRA is loaded), remakes each byte
     for byte."""
     from torch._dynamo.utils import counters
 
-    monkeypatch.setenv("ASSETFORGE_PLUGINS", "diffusers,lora")
-    config = BASE_CONFIG.replace('source = "builtin:tiny-sd15"\n',
-                                 'source = "builtin:tiny-sd15"\ncompile = true\n')
-    root = make_project({"manifests/game.toml": MANIFEST}, config=config)
-    add_pack(root, "ink", loras["ink"])
-    add_pack(root, "moss", loras["moss"], weight=0.5)
+    root = compiled_project(make_project, monkeypatch, MANIFEST,
+                            {"ink": (loras["ink"], 1.0), "moss": (loras["moss"], 0.5)})
 
     graphs: dict[str, int] = {}
 
@@ -122,10 +136,7 @@ def test_compiled_denoiser_hot_swaps_styles_without_recompiling(make_project, lo
     assert m["e"]["lora_slot_loads"] == 1  # the second slot
     assert "lora_hotswaps" not in m["b"]  # no style: the slots are only scaled to 0
 
-    res = run_cli(root, "verify", "--regenerate", "--json", "b", "c", "e", "a")
-    assert res.exit_code == 0, res.output
-    regenerated = json.loads(res.stdout)["regenerated"]
-    assert {r["job_id"]: r["status"] for r in regenerated} == dict.fromkeys("abce", "exact")
+    assert regenerated(root, "b", "c", "e", "a") == dict.fromkeys("abce", "exact")
 
 
 def test_a_file_for_more_layers_than_its_slot_is_loaded_afresh(make_project, loras,
@@ -133,19 +144,12 @@ def test_a_file_for_more_layers_than_its_slot_is_loaded_afresh(make_project, lor
     """A slot holding a LoRA of fewer layers (to_q only) cannot take one of more layers by a
     swap: that file is loaded afresh into the slot (counted); the other way round swaps (the
     layers it lacks are zeroed). Each image regenerates byte for byte in another order."""
-    monkeypatch.setenv("ASSETFORGE_PLUGINS", "diffusers,lora")
-    config = BASE_CONFIG.replace('source = "builtin:tiny-sd15"\n',
-                                 'source = "builtin:tiny-sd15"\ncompile = true\n')
-    root = make_project({"manifests/game.toml": NARROW_FIRST}, config=config)
-    add_pack(root, "ink", loras["ink"])
-    add_pack(root, "narrow", loras["narrow"])
+    root = compiled_project(make_project, monkeypatch, NARROW_FIRST,
+                            {"ink": (loras["ink"], 1.0), "narrow": (loras["narrow"], 1.0)})
     assert run_cli(root, "build").exit_code == 0
     m = metrics(root)
     assert (m["h"]["lora_slot_loads"], m["h"]["lora_hotswaps"]) == (1, 0)
     assert (m["i"]["lora_slot_loads"], m["i"]["lora_hotswaps"]) == (1, 0)  # more layers
     assert (m["j"]["lora_slot_loads"], m["j"]["lora_hotswaps"]) == (0, 1)  # fewer: swapped
 
-    res = run_cli(root, "verify", "--regenerate", "--json", "i", "j", "h")
-    assert res.exit_code == 0, res.output
-    regenerated = json.loads(res.stdout)["regenerated"]
-    assert {r["job_id"]: r["status"] for r in regenerated} == dict.fromkeys("hij", "exact")
+    assert regenerated(root, "i", "j", "h") == dict.fromkeys("hij", "exact")

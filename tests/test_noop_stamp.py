@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import BASE_CONFIG
 from helpers import DAMAGE, damage_file, run_cli
-from test_plan_cache import MANIFEST, OTHER, PLUGIN, seed
+from test_plan_cache import MANIFEST, OTHER, PLUGIN, palette_project, seed
 
 from assetforge.noopstamp import FILE_NAME, holds
 
@@ -64,12 +64,7 @@ def build(root: Path) -> str:
 
 @pytest.fixture
 def project(make_project):
-    config = BASE_CONFIG.replace('seed_salt = "test"',
-                                 'seed_salt = "test"\nplugins_dir = "plugins"')
-    root = make_project({"manifests/game.toml": MANIFEST, "manifests/other.toml": OTHER,
-                         "plugins/palette.py": LOUD_PLUGIN, "palette.txt": "red green"},
-                         config=config)
-    seed(root)
+    root = palette_project(make_project, LOUD_PLUGIN)
     stamped(root)
     return root
 

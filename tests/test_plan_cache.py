@@ -128,14 +128,20 @@ def warm_equals_cold(root: Path) -> list:
     return warm
 
 
-@pytest.fixture
-def project(make_project):
+def palette_project(make_project, plugin: str = PLUGIN) -> Path:
+    """Two manifests and a project plugin that reads ``palette.txt``, seeded with outputs."""
     config = BASE_CONFIG.replace('seed_salt = "test"',
                                  'seed_salt = "test"\nplugins_dir = "plugins"')
     root = make_project({"manifests/game.toml": MANIFEST, "manifests/other.toml": OTHER,
-                         "plugins/palette.py": PLUGIN, "palette.txt": "red green"},
+                         "plugins/palette.py": plugin, "palette.txt": "red green"},
                         config=config)
     seed(root)
+    return root
+
+
+@pytest.fixture
+def project(make_project):
+    root = palette_project(make_project)
     snapshot(root)  # fills the cache
     return root
 
